@@ -1,0 +1,100 @@
+"""`RNN`: any flax.nnx recurrent cell as a memorax torso."""
+
+from __future__ import annotations
+
+import inspect
+
+import jax
+from flax import nnx
+
+from memorax.networks.module import BuildContext, BuildError
+from memorax.networks.sequence_models.base import SequenceModel, reset_carry, time_major
+
+
+def redraw_parameters(cell: nnx.Module, rngs: nnx.Rngs) -> None:
+    """Give a pre-built nnx module fresh parameters drawn from `rngs`, in place.
+
+    flax keeps a module's configuration as attributes but not its constructor call, so
+    the module is constructed again from those attributes (missing ones take the
+    class defaults) and its parameters copied over. The object stays the same, so a
+    cell shared by two networks stays shared. Initialisers given to the original
+    constructor are not recorded by flax: the class defaults are used.
+    """
+    cls = type(cell)
+    kwargs = {}
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+        if name in ("self", "keep_rngs") or parameter.kind in (
+            parameter.VAR_POSITIONAL,
+            parameter.VAR_KEYWORD,
+        ):
+            continue
+        if name == "rngs":
+            kwargs[name] = rngs
+        elif name in vars(cell) and getattr(cell, name) is not None:
+            kwargs[name] = getattr(cell, name)
+        elif parameter.default is parameter.empty:
+            raise BuildError(
+                f"RNN: cannot redraw the parameters of the pre-built {cls.__name__}: its "
+                f"constructor argument {name!r} is not kept as an attribute. Pass "
+                "`reinitialize=False` to keep the cell's own parameters."
+            )
+    fresh = cls(**kwargs)
+    old_state, new_state = nnx.state(cell, nnx.Param), nnx.state(fresh, nnx.Param)
+    shapes = lambda state: jax.tree.map(lambda x: (x.shape, x.dtype), state)  # noqa: E731
+    if jax.tree.structure(old_state) != jax.tree.structure(new_state) or shapes(old_state) != shapes(new_state):
+        raise BuildError(
+            f"RNN: rebuilding the pre-built {cls.__name__} from its attributes gave "
+            "parameters of other shapes. Pass `reinitialize=False` to keep its own."
+        )
+    nnx.update(cell, new_state)
+
+
+class RNN(SequenceModel):
+    """Scan an nnx RNN cell (LSTMCell, OptimizedLSTMCell, GRUCell, SimpleCell, ...)
+    over time, resetting its carry at episode starts.
+
+    The cell comes pre-built (`nnx.LSTMCell(64, 64, rngs=nnx.Rngs(0))`); when the
+    network is initialised its parameters are redrawn from the initialisation key
+    (`reinitialize=True`), so different keys give different cells. Its `in_features`
+    must equal the width of the features it receives.
+    """
+
+    def __init__(self, cell: nnx.Module, reinitialize: bool = True):
+        missing = [a for a in ("in_features", "hidden_features", "initialize_carry") if not hasattr(cell, a)]
+        if not isinstance(cell, nnx.Module) or missing:
+            raise TypeError(
+                "RNN expects a flax.nnx RNN cell such as nnx.LSTMCell(64, 64, rngs=nnx.Rngs(0)), "
+                f"got {type(cell).__name__}" + (f" (it has no {', '.join(missing)})" if missing else "") + "."
+            )
+        self.cell = cell
+        self.reinitialize = reinitialize
+
+    def describe(self) -> str:
+        return f"RNN({type(self.cell).__name__})"
+
+    def _build(self, context: BuildContext, input_shape):
+        if input_shape != (self.cell.in_features,):
+            raise BuildError(
+                f"{self.describe()}: the cell takes {self.cell.in_features} input features, "
+                f"but it receives features of shape {input_shape}. Build the cell with "
+                f"in_features={input_shape[-1] if input_shape else 1}, or change the layer before it."
+            )
+        if self.reinitialize:
+            redraw_parameters(self.cell, context.rngs)
+        return (self.cell.hidden_features,)
+
+    def initialize_carry(self, batch_size: int):
+        return self.cell.initialize_carry((batch_size, self.cell.in_features), rngs=nnx.Rngs(0))
+
+    def __call__(self, inputs, episode_start, carry):
+        """inputs (batch, time, in_features) -> (carry, (batch, time, hidden_features))."""
+        self.check_input(inputs, leading_axes=2)
+        start_carry = self.initialize_carry(inputs.shape[0])
+
+        def step(carry, step_inputs):
+            x, starts = step_inputs
+            carry = reset_carry(carry, start_carry, starts)
+            return self.cell(carry, x)
+
+        carry, outputs = jax.lax.scan(step, carry, time_major((inputs, episode_start)))
+        return carry, time_major(outputs)
