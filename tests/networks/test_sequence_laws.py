@@ -1,0 +1,191 @@
+"""The two laws every torso obeys (SPEC.md), as property tests over random sizes,
+sequence lengths, reset patterns and chunk splits:
+
+- chunk equivalence: one call over a sequence equals any split into chunks, down to one
+  step at a time, with the carry passed along;
+- reset isolation: after an episode start, outputs do not depend on anything before it
+  (earlier inputs, or the carry the sequence began with).
+"""
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from hypothesis import given
+from hypothesis import strategies as st
+
+from memorax.networks import MLP, RNN, FeatureExtractor, Network, SequenceModelWrapper, heads, initialize
+from memorax.networks.blocks import FFN, PostNorm, PreNorm, Residual, Stack
+from memorax.networks.sequence_models.base import apply_sequence, initial_carry
+
+CELLS = {
+    "lstm": nnx.LSTMCell,
+    "optimized_lstm": nnx.OptimizedLSTMCell,
+    "gru": nnx.GRUCell,
+    "simple": nnx.SimpleCell,
+}
+
+
+def rnn(kind, width, hidden):
+    return RNN(CELLS[kind](width, hidden, rngs=nnx.Rngs(0)))
+
+
+def transformer_like_stack(kind, width, hidden):
+    return Stack(
+        blocks=[
+            PreNorm(Residual(rnn(kind, width, width))),
+            PreNorm(Residual(FFN(hidden_dim=2 * width))),
+            Residual(PreNorm(rnn(kind, width, width))),
+            PostNorm(rnn(kind, width, hidden)),
+        ]
+    )
+
+
+TORSOS = {
+    "rnn": rnn,
+    "stack": transformer_like_stack,
+    "wrapped_stack": lambda kind, width, hidden: SequenceModelWrapper(transformer_like_stack(kind, width, hidden)),
+}
+
+
+class NetworkAsSequenceModel:
+    """A whole Network (done flag as a feature, value head) seen through the law API."""
+
+    def __init__(self, kind, width, hidden):
+        self.network = Network(
+            FeatureExtractor(MLP(features=(width,)), done_extractor=MLP(features=(2,))),
+            RNN(CELLS[kind](width + 2, hidden, rngs=nnx.Rngs(0))),
+            heads.VNetwork(),
+        )
+
+    def build(self, key, width):
+        self.network.init(key, (width,))
+
+    def carry(self, batch):
+        return self.network.initialize_carry(batch)
+
+    def __call__(self, inputs, episode_start, carry):
+        return jitted_call(*nnx.split(self.network), inputs, episode_start, carry)
+
+
+class TorsoAsSequenceModel:
+    def __init__(self, torso):
+        self.torso = torso
+
+    def build(self, key, width):
+        initialize([self.torso], key, (width,))
+
+    def carry(self, batch):
+        return initial_carry(self.torso, batch)
+
+    def __call__(self, inputs, episode_start, carry):
+        return jitted_call(*nnx.split(self.torso), inputs, episode_start, carry)
+
+
+@partial(jax.jit, static_argnums=0)
+def jitted_call(graphdef, state, inputs, episode_start, carry):
+    """Compiled once per shape, so stepping through a sequence reuses one program."""
+    module = nnx.merge(graphdef, state)
+    if isinstance(module, Network):
+        carry, values = module(inputs, episode_start, carry=carry)
+        return carry, values[..., None]
+    return apply_sequence(module, inputs, episode_start, carry)
+
+
+@st.composite
+def law_cases(draw):
+    kind = draw(st.sampled_from(sorted(CELLS)))
+    model = draw(st.sampled_from(sorted(TORSOS) + ["network"]))
+    width = draw(st.integers(1, 6))
+    hidden = draw(st.integers(1, 6))
+    batch = draw(st.integers(1, 3))
+    time = draw(st.integers(1, 10))
+    starts = draw(st.lists(st.lists(st.booleans(), min_size=time, max_size=time), min_size=batch, max_size=batch))
+    seed = draw(st.integers(0, 2**16))
+    if model == "network":
+        sequence_model = NetworkAsSequenceModel(kind, width, hidden)
+    else:
+        sequence_model = TorsoAsSequenceModel(TORSOS[model](kind, width, hidden))
+    sequence_model.build(jax.random.key(seed), width)
+    inputs = jax.random.normal(jax.random.key(seed + 1), (batch, time, width))
+    return sequence_model, inputs, jnp.array(starts, dtype=bool), seed
+
+
+def random_carry(model, batch, seed):
+    """A carry that is not the initial one, so that passing it along matters."""
+    carry = model.carry(batch)
+    leaves, treedef = jax.tree.flatten(carry)
+    keys = jax.random.split(jax.random.key(seed), max(len(leaves), 1))
+    return jax.tree.unflatten(treedef, [leaf + jax.random.normal(k, leaf.shape) for leaf, k in zip(leaves, keys)])
+
+
+def assert_trees_close(a, b, atol=1e-5):
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol, rtol=1e-5)
+
+
+@given(case=law_cases(), data=st.data())
+def test_chunk_equivalence(case, data):
+    model, inputs, starts, seed = case
+    batch, time = starts.shape
+    carry = random_carry(model, batch, seed)
+    whole_carry, whole = model(inputs, starts, carry)
+
+    cuts = sorted(data.draw(st.sets(st.integers(1, max(time - 1, 1)), max_size=time - 1)) if time > 1 else set())
+    bounds = [0, *cuts, time]
+    chunk_carry, pieces = carry, []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        chunk_carry, piece = model(inputs[:, lo:hi], starts[:, lo:hi], chunk_carry)
+        pieces.append(piece)
+    assert_trees_close(jnp.concatenate(pieces, axis=1), whole)
+    assert_trees_close(chunk_carry, whole_carry)
+
+
+@given(case=law_cases(), data=st.data())
+def test_one_step_at_a_time_equals_whole_sequence(case, data):
+    model, inputs, starts, seed = case
+    batch, time = starts.shape
+    carry = random_carry(model, batch, seed)
+    whole_carry, whole = model(inputs, starts, carry)
+    pieces = []
+    for t in range(time):
+        carry, piece = model(inputs[:, t : t + 1], starts[:, t : t + 1], carry)
+        pieces.append(piece)
+    assert_trees_close(jnp.concatenate(pieces, axis=1), whole)
+    assert_trees_close(carry, whole_carry)
+
+
+@given(case=law_cases(), data=st.data())
+def test_reset_isolation(case, data):
+    model, inputs, starts, seed = case
+    batch, time = starts.shape
+    row = data.draw(st.integers(0, batch - 1))
+    reset_at = data.draw(st.integers(0, time - 1))
+    starts = starts.at[row, reset_at].set(True)
+    carry = random_carry(model, batch, seed)
+    _, outputs = model(inputs, starts, carry)
+
+    # Change everything row `row` saw before its episode start: inputs and initial carry.
+    noise = 3.0 * jax.random.normal(jax.random.key(seed + 7), inputs.shape)
+    before = (jnp.arange(time) < reset_at)[None, :, None] & (jnp.arange(batch) == row)[:, None, None]
+    changed_inputs = jnp.where(before, inputs + noise, inputs)
+    changed_carry = jax.tree.map(lambda leaf: leaf.at[row].add(1.0), carry)
+    _, changed = model(changed_inputs, starts, changed_carry)
+
+    np.testing.assert_allclose(changed[row, reset_at:], outputs[row, reset_at:], atol=1e-5, rtol=1e-5)
+    others = np.arange(batch) != row
+    np.testing.assert_allclose(changed[others], outputs[others], atol=1e-5, rtol=1e-5)
+
+
+def test_laws_can_fail_for_a_model_that_ignores_resets():
+    """The reset test above detects a leak: without resets, earlier inputs do matter."""
+    model = TorsoAsSequenceModel(rnn("gru", 3, 4))
+    model.build(jax.random.key(0), 3)
+    inputs = jax.random.normal(jax.random.key(1), (1, 6, 3))
+    no_starts = jnp.zeros((1, 6), bool)
+    _, outputs = model(inputs, no_starts, model.carry(1))
+    _, changed = model(inputs.at[:, :3].add(1.0), no_starts, model.carry(1))
+    assert not np.allclose(changed[:, 3:], outputs[:, 3:], atol=1e-5)
