@@ -37,7 +37,7 @@ class FFN(Module):
     """Position-wise feed-forward block: Linear(hidden_dim), activation, Linear back."""
 
     def __init__(self, hidden_dim: int, activation: str | Callable = "gelu"):
-        if not isinstance(hidden_dim, int) or hidden_dim <= 0:
+        if isinstance(hidden_dim, bool) or not isinstance(hidden_dim, int) or hidden_dim <= 0:
             raise ValueError(f"FFN: hidden_dim must be a positive int, got {hidden_dim!r}.")
         self.hidden_dim = hidden_dim
         self.activation = activation

@@ -65,10 +65,10 @@ class FeatureExtractor(Module):
     def _encode_action(self, previous_action, leading):
         spec = self.action_spec
         if spec.discrete:
-            if tuple(previous_action.shape) != leading:
+            if tuple(previous_action.shape) != leading or not jnp.issubdtype(previous_action.dtype, jnp.integer):
                 raise BuildError(
                     f"FeatureExtractor: previous_action for {spec.describe()} must be integer "
-                    f"indices of shape {leading}, got {tuple(previous_action.shape)}."
+                    f"indices of shape {leading}, got {previous_action.dtype} of shape {tuple(previous_action.shape)}."
                 )
             return jax.nn.one_hot(previous_action, spec.num_actions)
         expected = leading + spec.shape

@@ -14,10 +14,11 @@ from collections.abc import Callable, Sequence
 
 import distrax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from memorax.networks.distributions import SquashedNormal
-from memorax.networks.mlp import MLP
+from memorax.networks.mlp import MLP, check_widths
 from memorax.networks.module import BuildContext, BuildError, Module
 
 # Small policy and unit value initial layers, the PPO implementation details.
@@ -26,7 +27,7 @@ VALUE_INIT = nnx.initializers.orthogonal(1.0)
 
 
 def _positive(value, owner: str, field: str) -> int:
-    if not isinstance(value, int) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{owner}: {field} must be a positive int, got {value!r}.")
     return value
 
@@ -61,6 +62,11 @@ class _ActionHead(Head):
             raise BuildError(
                 f"{self.describe()} is a {kind}-action head, but the environment's action "
                 f"space is {spec.describe()}."
+            )
+        if not spec.discrete and len(spec.shape) != 1:
+            raise BuildError(
+                f"{self.describe()} needs a one-dimensional action space, got {spec.describe()}; "
+                "flatten the environment's actions first."
             )
         if spec.size != self.action_dim:
             raise BuildError(
@@ -157,6 +163,11 @@ class SquashedGaussian(_ActionHead):
         self._check_action_space(context)
         spec = context.action_spec
         if spec is not None:
+            if not (np.all(np.isfinite(spec.low)) and np.all(np.isfinite(spec.high))):
+                raise BuildError(
+                    f"{self.describe()} squashes actions into the action space's bounds, but "
+                    f"{spec.describe()} is unbounded; use Gaussian for unbounded actions."
+                )
             self.low, self.high = spec.low, spec.high
         self.layer = nnx.Linear(self._features(input_shape), 2 * self.action_dim, kernel_init=POLICY_INIT, rngs=context.rngs)
         return (self.action_dim,)
@@ -193,6 +204,8 @@ class ContinuousQNetwork(Head):
 
     def __init__(self, hidden_features: Sequence[int] = (256,), activation: str | Callable = "relu"):
         self.hidden_features = tuple(hidden_features)
+        if self.hidden_features:
+            check_widths(self.hidden_features, type(self).__name__, "hidden_features")
         self.mlp = MLP(self.hidden_features, activation=activation) if self.hidden_features else None
         self.output = nnx.data(None)
         self.action_shape = None
@@ -205,6 +218,11 @@ class ContinuousQNetwork(Head):
             raise BuildError(
                 f"{self.describe()} takes continuous actions, but the environment's action space "
                 f"is {spec.describe()}; use DiscreteQNetwork."
+            )
+        if len(spec.shape) != 1:
+            raise BuildError(
+                f"{self.describe()} needs a one-dimensional action space, got {spec.describe()}; "
+                "flatten the environment's actions first."
             )
         self.action_shape = spec.shape
         width = self._features(input_shape) + spec.size

@@ -13,10 +13,10 @@ from memorax.networks.module import BuildContext, Module, flat_size
 
 def check_widths(widths: Sequence[int], owner: str, field: str) -> tuple[int, ...]:
     """Validate a sequence of layer widths at construction time."""
-    if isinstance(widths, int):
+    if isinstance(widths, int) and not isinstance(widths, bool):
         widths = (widths,)
     widths = tuple(widths)
-    if not widths or not all(isinstance(w, int) and w > 0 for w in widths):
+    if not widths or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths):
         raise ValueError(f"{owner}: {field} must be a non-empty sequence of positive ints, got {widths!r}.")
     return widths
 

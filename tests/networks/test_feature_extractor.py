@@ -225,3 +225,10 @@ def test_extractor_with_non_vector_output_raises():
     fe = FeatureExtractor(MLP(features=(8,)), reward_extractor=heads.VNetwork())
     with pytest.raises(BuildError, match=r"must output a vector per step.*\(\)"):
         init(fe)
+
+
+def test_float_discrete_previous_actions_are_rejected():
+    extractor = FeatureExtractor(MLP(features=(4,)), action_extractor=MLP(features=(3,)))
+    initialize([extractor], 0, (2,), spaces.Discrete(3))
+    with pytest.raises(BuildError, match="integer"):
+        extractor(jnp.zeros((1, 2, 2)), previous_action=jnp.zeros((1, 2)))

@@ -309,3 +309,21 @@ def test_bad_action_dim_raises_value_error(head_class, action_dim):
     with pytest.raises(ValueError) as info:
         head_class(action_dim=action_dim)
     assert head_class.__name__ in str(info.value) and "action_dim" in str(info.value)
+
+
+def test_squashed_gaussian_rejects_unbounded_action_spaces():
+    with pytest.raises(BuildError, match="unbounded"):
+        network(heads.SquashedGaussian(action_dim=2), spaces.Box(-jnp.inf, jnp.inf, (2,)))
+
+
+@pytest.mark.parametrize("head", [heads.Gaussian(action_dim=4), heads.ContinuousQNetwork()])
+def test_continuous_heads_need_one_dimensional_action_spaces(head):
+    with pytest.raises(BuildError, match="one-dimensional action space"):
+        network(head, spaces.Box(-1.0, 1.0, (2, 2)))
+
+
+def test_boolean_sizes_are_rejected():
+    with pytest.raises(ValueError, match="action_dim"):
+        heads.Categorical(action_dim=True)
+    with pytest.raises(ValueError, match="ContinuousQNetwork: hidden_features"):
+        heads.ContinuousQNetwork(hidden_features=(0,))
