@@ -53,8 +53,12 @@ class _ActionHead(Head):
     def describe(self) -> str:
         return f"{type(self).__name__}(action_dim={self.action_dim})"
 
-    def _check_action_space(self, context: BuildContext):
-        spec = context.action_spec
+    def _build_layer(self, context: BuildContext, input_shape, outputs: int, kernel_init) -> None:
+        """Check the action space, then create the output layer."""
+        self._check_action_space(context.action_spec)
+        self.layer = nnx.Linear(self._features(input_shape), outputs, kernel_init=kernel_init, rngs=context.rngs)
+
+    def _check_action_space(self, spec):
         if spec is None:
             return
         if spec.discrete != self.needs_discrete:
@@ -81,8 +85,7 @@ class Categorical(_ActionHead):
     needs_discrete = True
 
     def _build(self, context, input_shape):
-        self._check_action_space(context)
-        self.layer = nnx.Linear(self._features(input_shape), self.action_dim, kernel_init=POLICY_INIT, rngs=context.rngs)
+        self._build_layer(context, input_shape, self.action_dim, POLICY_INIT)
         return (self.action_dim,)
 
     def __call__(self, x):
@@ -96,8 +99,7 @@ class DiscreteQNetwork(_ActionHead):
     needs_discrete = True
 
     def _build(self, context, input_shape):
-        self._check_action_space(context)
-        self.layer = nnx.Linear(self._features(input_shape), self.action_dim, kernel_init=VALUE_INIT, rngs=context.rngs)
+        self._build_layer(context, input_shape, self.action_dim, VALUE_INIT)
         return (self.action_dim,)
 
     def __call__(self, x):
@@ -122,9 +124,8 @@ class Gaussian(_ActionHead):
         self.log_std = nnx.data(None)
 
     def _build(self, context, input_shape):
-        self._check_action_space(context)
         outputs = 2 * self.action_dim if self.state_dependent_std else self.action_dim
-        self.layer = nnx.Linear(self._features(input_shape), outputs, kernel_init=POLICY_INIT, rngs=context.rngs)
+        self._build_layer(context, input_shape, outputs, POLICY_INIT)
         if not self.state_dependent_std:
             self.log_std = nnx.Param(jnp.full((self.action_dim,), self.initial_log_std, jnp.float32))
         return (self.action_dim,)
@@ -160,7 +161,7 @@ class SquashedGaussian(_ActionHead):
         self.high = (1.0,) * action_dim
 
     def _build(self, context, input_shape):
-        self._check_action_space(context)
+        self._build_layer(context, input_shape, 2 * self.action_dim, POLICY_INIT)
         spec = context.action_spec
         if spec is not None:
             if not (np.all(np.isfinite(spec.low)) and np.all(np.isfinite(spec.high))):
@@ -169,7 +170,6 @@ class SquashedGaussian(_ActionHead):
                     f"{spec.describe()} is unbounded; use Gaussian for unbounded actions."
                 )
             self.low, self.high = spec.low, spec.high
-        self.layer = nnx.Linear(self._features(input_shape), 2 * self.action_dim, kernel_init=POLICY_INIT, rngs=context.rngs)
         return (self.action_dim,)
 
     def __call__(self, x):

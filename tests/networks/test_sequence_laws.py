@@ -127,35 +127,27 @@ def assert_trees_close(a, b, atol=1e-5):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol, rtol=1e-5)
 
 
+def run_in_chunks(model, inputs, starts, carry, bounds):
+    pieces = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        carry, piece = model(inputs[:, lo:hi], starts[:, lo:hi], carry)
+        pieces.append(piece)
+    return carry, jnp.concatenate(pieces, axis=1)
+
+
 @given(case=law_cases(), data=st.data())
 def test_chunk_equivalence(case, data):
+    """One call == a random split into chunks == one step at a time."""
     model, inputs, starts, seed = case
     batch, time = starts.shape
     carry = random_carry(model, batch, seed)
     whole_carry, whole = model(inputs, starts, carry)
 
-    cuts = sorted(data.draw(st.sets(st.integers(1, max(time - 1, 1)), max_size=time - 1)) if time > 1 else set())
-    bounds = [0, *cuts, time]
-    chunk_carry, pieces = carry, []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        chunk_carry, piece = model(inputs[:, lo:hi], starts[:, lo:hi], chunk_carry)
-        pieces.append(piece)
-    assert_trees_close(jnp.concatenate(pieces, axis=1), whole)
-    assert_trees_close(chunk_carry, whole_carry)
-
-
-@given(case=law_cases(), data=st.data())
-def test_one_step_at_a_time_equals_whole_sequence(case, data):
-    model, inputs, starts, seed = case
-    batch, time = starts.shape
-    carry = random_carry(model, batch, seed)
-    whole_carry, whole = model(inputs, starts, carry)
-    pieces = []
-    for t in range(time):
-        carry, piece = model(inputs[:, t : t + 1], starts[:, t : t + 1], carry)
-        pieces.append(piece)
-    assert_trees_close(jnp.concatenate(pieces, axis=1), whole)
-    assert_trees_close(carry, whole_carry)
+    cuts = sorted(data.draw(st.sets(st.integers(1, time - 1), max_size=time - 1))) if time > 1 else []
+    for bounds in ([0, *cuts, time], list(range(time + 1))):
+        chunk_carry, chunked = run_in_chunks(model, inputs, starts, carry, bounds)
+        assert_trees_close(chunked, whole)
+        assert_trees_close(chunk_carry, whole_carry)
 
 
 @given(case=law_cases(), data=st.data())
