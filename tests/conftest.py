@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, settings
 # profile is derandomised so a red CI run can be reproduced exactly.
 settings.register_profile(
     "default",
-    max_examples=15,
+    max_examples=8,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

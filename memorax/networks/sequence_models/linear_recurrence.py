@@ -1,0 +1,52 @@
+"""The linear recurrence h_t = a_t * h_{t-1} + b_t, with episode resets, two ways.
+
+S5, LRU, Mamba's selective scan, MinGRU, linear attention and FFM all reduce to this
+elementwise recurrence. `parallel_linear_recurrence` runs it as an associative scan
+over time (O(log T) depth); `sequential_linear_recurrence` runs the same recurrence
+step by step with `lax.scan`, as the reference and the benchmark baseline.
+
+Resets are folded into the scan's elements: where an episode starts, the state entering
+the step is the zero start state, so a_t is set to 0 there. A composed element then
+carries nothing from before the latest reset it covers, which is the operator's reset
+rule. Arrays are batch-major: a and b have shape (batch, time, ...), episode_start
+(batch, time), the carry (batch, ...). Complex a and b are fine.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def _expand(flags, like):
+    return flags.reshape(flags.shape + (1,) * (like.ndim - flags.ndim))
+
+
+def _combine(earlier, later):
+    """Compose two steps of h -> a * h + b: first `earlier`, then `later`."""
+    a_earlier, b_earlier = earlier
+    a_later, b_later = later
+    return a_later * a_earlier, a_later * b_earlier + b_later
+
+
+def parallel_linear_recurrence(a, b, episode_start, carry):
+    """All states h (batch, time, ...) and the last one, from h_{-1} = carry."""
+    a = jnp.where(_expand(episode_start, a), jnp.zeros_like(a), a)
+    # The incoming carry enters through the first step (a is already 0 on a reset).
+    b = b.at[:, 0].add(a[:, 0] * carry)
+    _, states = jax.lax.associative_scan(_combine, (a, b), axis=1)
+    return states[:, -1], states
+
+
+def sequential_linear_recurrence(a, b, episode_start, carry):
+    """The same recurrence as `parallel_linear_recurrence`, one step at a time."""
+
+    def step(state, inputs):
+        a_t, b_t, start_t = inputs
+        state = jnp.where(_expand(start_t, state), jnp.zeros_like(state), state)
+        state = a_t * state + b_t
+        return state, state
+
+    time_major = lambda x: jnp.swapaxes(x, 0, 1)  # noqa: E731
+    last, states = jax.lax.scan(step, carry, (time_major(a), time_major(b), time_major(episode_start)))
+    return last, time_major(states)
