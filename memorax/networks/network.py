@@ -118,8 +118,11 @@ def initial_state(networks, key, observation_space, action_space=None):
     shared modules appear once in the state.
     """
     copy = nnx.clone(networks)
-    modules = copy.values() if isinstance(copy, (dict, nnx.Dict)) else (
-        copy if isinstance(copy, (list, tuple, nnx.List)) else [copy]
-    )
+    if isinstance(copy, Module):
+        modules = [copy]
+    elif isinstance(copy, (dict, nnx.Dict)):
+        modules = list(copy.values())
+    else:
+        modules = list(copy)
     initialize(modules, key, observation_space, action_space)
     return nnx.split(copy)
