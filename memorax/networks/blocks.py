@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from flax import nnx
 
 from memorax.networks.activations import resolve_activation
-from memorax.networks.module import BuildContext, BuildError, Module
+from memorax.networks.module import BuildContext, BuildError, Module, positive_int
 from memorax.networks.sequence_models.base import SequenceModel, apply_sequence, initial_carry
 
 
@@ -27,26 +27,18 @@ def _require_module(value, owner: str) -> Module:
     return value
 
 
-def _require_vector(input_shape, owner: str) -> int:
-    if len(input_shape) != 1:
-        raise BuildError(f"{owner} expects vector features per step, got shape {input_shape}.")
-    return input_shape[0]
-
-
 class FFN(Module):
     """Position-wise feed-forward block: Linear(hidden_dim), activation, Linear back."""
 
     def __init__(self, hidden_dim: int, activation: str | Callable = "gelu"):
-        if isinstance(hidden_dim, bool) or not isinstance(hidden_dim, int) or hidden_dim <= 0:
-            raise ValueError(f"FFN: hidden_dim must be a positive int, got {hidden_dim!r}.")
-        self.hidden_dim = hidden_dim
+        self.hidden_dim = positive_int(hidden_dim, "FFN", "hidden_dim")
         self.activation = activation
         self.activation_fn = resolve_activation(activation, "FFN")
         self.up = nnx.data(None)
         self.down = nnx.data(None)
 
     def _build(self, context: BuildContext, input_shape):
-        width = _require_vector(input_shape, "FFN")
+        width = self.vector_width(input_shape)
         self.up = nnx.Linear(width, self.hidden_dim, rngs=context.rngs)
         self.down = nnx.Linear(self.hidden_dim, width, rngs=context.rngs)
         return input_shape
@@ -75,7 +67,7 @@ class _Normalized(_Wrapping):
         self.norm = nnx.data(None)
 
     def _build_norm(self, context: BuildContext, input_shape):
-        width = _require_vector(input_shape, type(self).__name__)
+        width = self.vector_width(input_shape)
         self.norm = nnx.LayerNorm(width, rngs=context.rngs)
 
 

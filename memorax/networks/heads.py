@@ -19,26 +19,16 @@ from flax import nnx
 
 from memorax.networks.distributions import SquashedNormal
 from memorax.networks.mlp import MLP, check_widths
-from memorax.networks.module import BuildContext, BuildError, Module
+from memorax.networks.module import BuildContext, BuildError, Module, positive_int
 
 # Small policy and unit value initial layers, the PPO implementation details.
 POLICY_INIT = nnx.initializers.orthogonal(0.01)
 VALUE_INIT = nnx.initializers.orthogonal(1.0)
 
 
-def _positive(value, owner: str, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{owner}: {field} must be a positive int, got {value!r}.")
-    return value
-
 
 class Head(Module):
     """A head maps torso outputs (batch, time, features) to the network's output."""
-
-    def _features(self, input_shape) -> int:
-        if len(input_shape) != 1:
-            raise BuildError(f"{self.describe()} expects vector features per step, got shape {input_shape}.")
-        return input_shape[0]
 
 
 class _ActionHead(Head):
@@ -47,7 +37,7 @@ class _ActionHead(Head):
     needs_discrete: bool
 
     def __init__(self, action_dim: int):
-        self.action_dim = _positive(action_dim, type(self).__name__, "action_dim")
+        self.action_dim = positive_int(action_dim, type(self).__name__, "action_dim")
         self.layer = nnx.data(None)
 
     def describe(self) -> str:
@@ -56,7 +46,7 @@ class _ActionHead(Head):
     def _build_layer(self, context: BuildContext, input_shape, outputs: int, kernel_init) -> None:
         """Check the action space, then create the output layer."""
         self._check_action_space(context.action_spec)
-        self.layer = nnx.Linear(self._features(input_shape), outputs, kernel_init=kernel_init, rngs=context.rngs)
+        self.layer = nnx.Linear(self.vector_width(input_shape), outputs, kernel_init=kernel_init, rngs=context.rngs)
 
     def _check_action_space(self, spec):
         if spec is None:
@@ -187,7 +177,7 @@ class VNetwork(Head):
         self.layer = nnx.data(None)
 
     def _build(self, context, input_shape):
-        self.layer = nnx.Linear(self._features(input_shape), 1, kernel_init=VALUE_INIT, rngs=context.rngs)
+        self.layer = nnx.Linear(self.vector_width(input_shape), 1, kernel_init=VALUE_INIT, rngs=context.rngs)
         return ()
 
     def __call__(self, x):
@@ -225,7 +215,7 @@ class ContinuousQNetwork(Head):
                 "flatten the environment's actions first."
             )
         self.action_shape = spec.shape
-        width = self._features(input_shape) + spec.size
+        width = self.vector_width(input_shape) + spec.size
         if self.mlp is not None:
             (width,) = self.mlp.build(context, (width,))
         self.output = nnx.Linear(width, 1, kernel_init=VALUE_INIT, rngs=context.rngs)

@@ -54,6 +54,13 @@ class BuildContext:
         self._built[id(module)] = (module, input_shape, output_shape)
 
 
+def positive_int(value, owner: str, field: str) -> int:
+    """Validate a size given to a constructor; booleans are not sizes."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{owner}: {field} must be a positive int, got {value!r}.")
+    return value
+
+
 def as_shape(shape: Sequence[int] | int) -> tuple[int, ...]:
     if isinstance(shape, int):
         return (shape,)
@@ -89,6 +96,12 @@ class Module(nnx.Module):
 
     def _build(self, context: BuildContext, input_shape: tuple[int, ...]) -> Any:
         raise NotImplementedError
+
+    def vector_width(self, input_shape: tuple[int, ...]) -> int:
+        """The width of vector features, or a clear error for any other shape."""
+        if len(input_shape) != 1:
+            raise BuildError(f"{self.describe()} expects vector features per step, got shape {input_shape}.")
+        return input_shape[0]
 
     def require_built(self) -> None:
         if not self.is_built:

@@ -86,18 +86,27 @@ def law_cases(draw, name):
     return sequence_model, inputs, jnp.array(starts, dtype=bool), seed
 
 
-def random_carry(model, batch, seed):
-    """A carry that is not the initial one, so that passing it along matters."""
-    carry = model.carry(batch)
-    leaves, treedef = jax.tree.flatten(carry)
-    keys = jax.random.split(jax.random.key(seed), max(len(leaves), 1))
-    return jax.tree.unflatten(treedef, [leaf + jax.random.normal(k, leaf.shape) for leaf, k in zip(leaves, keys)])
+def warm_carry(model, inputs, seed):
+    """The carry after a random 5-step sequence: not the initial carry, so passing it
+    along matters, yet a carry the model can really produce (valid masks, positive
+    normalisers, ...)."""
+    batch, _, width = inputs.shape
+    warm_up = jax.random.normal(jax.random.key(seed), (batch, 5, width))
+    starts = jnp.zeros((batch, 5), bool).at[:, 0].set(True)
+    carry, _ = model(warm_up, starts, model.carry(batch))
+    return carry
 
 
-def assert_trees_close(a, b, atol=1e-5):
+# float32 rounding differs between programs compiled for different chunk lengths, and a
+# LayerNorm over a few nearly equal features magnifies it; a broken carry or a leak
+# across an episode start shows up as errors of order 0.1, far above this.
+TOLERANCE = 1e-4
+
+
+def assert_trees_close(a, b, atol=TOLERANCE):
     assert jax.tree.structure(a) == jax.tree.structure(b)
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol, rtol=1e-5)
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol, rtol=TOLERANCE)
 
 
 def run_in_chunks(model, inputs, starts, carry, bounds):
@@ -114,7 +123,7 @@ def test_chunk_equivalence(name, data):
     """One call == a random split into chunks == one step at a time."""
     model, inputs, starts, seed = data.draw(law_cases(name))
     batch, time = starts.shape
-    carry = random_carry(model, batch, seed)
+    carry = warm_carry(model, inputs, seed)
     whole_carry, whole = model(inputs, starts, carry)
 
     cuts = sorted(data.draw(st.sets(st.integers(1, time - 1), max_size=time - 1))) if time > 1 else []
@@ -132,19 +141,23 @@ def test_reset_isolation(name, data):
     row = data.draw(st.integers(0, batch - 1))
     reset_at = data.draw(st.integers(0, time - 1))
     starts = starts.at[row, reset_at].set(True)
-    carry = random_carry(model, batch, seed)
+    carry = warm_carry(model, inputs, seed)
     _, outputs = model(inputs, starts, carry)
 
     # Change everything row `row` saw before its episode start: inputs and initial carry.
     noise = 3.0 * jax.random.normal(jax.random.key(seed + 7), inputs.shape)
     before = (jnp.arange(time) < reset_at)[None, :, None] & (jnp.arange(batch) == row)[:, None, None]
     changed_inputs = jnp.where(before, inputs + noise, inputs)
-    changed_carry = jax.tree.map(lambda leaf: leaf.at[row].add(1.0), carry)
+    other_carry = warm_carry(model, inputs, seed + 11)
+    is_row = jnp.arange(batch) == row
+    changed_carry = jax.tree.map(
+        lambda mine, other: jnp.where(is_row.reshape((batch,) + (1,) * (mine.ndim - 1)), other, mine), carry, other_carry
+    )
     _, changed = model(changed_inputs, starts, changed_carry)
 
-    np.testing.assert_allclose(changed[row, reset_at:], outputs[row, reset_at:], atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(changed[row, reset_at:], outputs[row, reset_at:], atol=TOLERANCE, rtol=TOLERANCE)
     others = np.arange(batch) != row
-    np.testing.assert_allclose(changed[others], outputs[others], atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(changed[others], outputs[others], atol=TOLERANCE, rtol=TOLERANCE)
 
 
 def test_laws_can_fail_for_a_model_that_ignores_resets():
@@ -155,7 +168,7 @@ def test_laws_can_fail_for_a_model_that_ignores_resets():
     no_starts = jnp.zeros((1, 6), bool)
     _, outputs = model(inputs, no_starts, model.carry(1))
     _, changed = model(inputs.at[:, :3].add(1.0), no_starts, model.carry(1))
-    assert not np.allclose(changed[:, 3:], outputs[:, 3:], atol=1e-5)
+    assert not np.allclose(changed[:, 3:], outputs[:, 3:], atol=TOLERANCE)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from memorax.networks.module import BuildContext, BuildError
+from memorax.networks.module import BuildContext, positive_int
 from memorax.networks.sequence_models.base import SequenceModel
 
 POSITIONAL_ENCODINGS = ("rope", "alibi", "learned", "none")
@@ -43,11 +43,6 @@ class KVCache(NamedTuple):
     mask: jax.Array
     position: jax.Array | None = None
 
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"SelfAttention: {name} must be a positive int, got {value!r}.")
-    return value
 
 
 def alibi_slopes(num_heads: int) -> jax.Array:
@@ -89,9 +84,9 @@ class SelfAttention(SequenceModel):
         context_length: int = 64,
         positional_encoding: str = "rope",
     ):
-        self.num_heads = _positive_int(num_heads, "num_heads")
-        self.head_dim = _positive_int(head_dim, "head_dim")
-        self.context_length = _positive_int(context_length, "context_length")
+        self.num_heads = positive_int(num_heads, "SelfAttention", "num_heads")
+        self.head_dim = positive_int(head_dim, "SelfAttention", "head_dim")
+        self.context_length = positive_int(context_length, "SelfAttention", "context_length")
         if positional_encoding not in POSITIONAL_ENCODINGS:
             raise ValueError(
                 f"SelfAttention: unknown positional_encoding {positional_encoding!r}; "
@@ -116,9 +111,7 @@ class SelfAttention(SequenceModel):
         )
 
     def _build(self, context: BuildContext, input_shape):
-        if len(input_shape) != 1:
-            raise BuildError(f"{self.describe()} expects vector features per step, got shape {input_shape}.")
-        width = input_shape[0]
+        width = self.vector_width(input_shape)
         inner = self.num_heads * self.head_dim
         rngs = context.rngs
         self.query_proj = nnx.Linear(width, inner, use_bias=False, rngs=rngs)

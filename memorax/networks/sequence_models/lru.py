@@ -19,18 +19,13 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from memorax.networks.module import BuildContext, BuildError
+from memorax.networks.module import BuildContext, positive_int
 from memorax.networks.sequence_models.base import SequenceModel
 from memorax.networks.sequence_models.linear_recurrence import (
     parallel_linear_recurrence,
     sequential_linear_recurrence,
 )
 
-
-def _positive_int(value, owner: str, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{owner}: {field} must be a positive int, got {value!r}.")
-    return value
 
 
 class LRU(SequenceModel):
@@ -59,8 +54,8 @@ class LRU(SequenceModel):
         max_phase: float = 2 * math.pi,
         parallel: bool = True,
     ):
-        self.hidden_dim = _positive_int(hidden_dim, "LRU", "hidden_dim")
-        self.state_dim = hidden_dim if state_dim is None else _positive_int(state_dim, "LRU", "state_dim")
+        self.hidden_dim = positive_int(hidden_dim, "LRU", "hidden_dim")
+        self.state_dim = hidden_dim if state_dim is None else positive_int(state_dim, "LRU", "state_dim")
         if not (isinstance(r_min, (int, float)) and isinstance(r_max, (int, float)) and 0.0 <= r_min < r_max <= 1.0):
             raise ValueError(f"LRU: r_min and r_max must satisfy 0 <= r_min < r_max <= 1, got r_min={r_min!r}, r_max={r_max!r}.")
         if not (isinstance(max_phase, (int, float)) and max_phase > 0):
@@ -82,9 +77,7 @@ class LRU(SequenceModel):
         return f"LRU(hidden_dim={self.hidden_dim}, state_dim={self.state_dim})"
 
     def _build(self, context: BuildContext, input_shape):
-        if len(input_shape) != 1:
-            raise BuildError(f"{self.describe()} expects vector features per step, got shape {input_shape}.")
-        (features,) = input_shape
+        features = self.vector_width(input_shape)
         n, h = self.state_dim, self.hidden_dim
         k_mag, k_phase, k_b_re, k_b_im, k_c_re, k_c_im, k_d = jax.random.split(context.rngs.params(), 7)
         # Uniform on the ring by area: |lambda|^2 ~ U[r_min^2, r_max^2]. The draw stays

@@ -15,7 +15,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
-from memorax.networks.module import BuildContext, BuildError
+from memorax.networks.module import BuildContext, positive_int
 from memorax.networks.sequence_models.base import SequenceModel
 from memorax.networks.sequence_models.linear_recurrence import (
     parallel_linear_recurrence,
@@ -33,9 +33,7 @@ class MinGRU(SequenceModel):
     """
 
     def __init__(self, hidden_dim: int, parallel: bool = True):
-        if isinstance(hidden_dim, bool) or not isinstance(hidden_dim, int) or hidden_dim <= 0:
-            raise ValueError(f"MinGRU: hidden_dim must be a positive int, got {hidden_dim!r}.")
-        self.hidden_dim = hidden_dim
+        self.hidden_dim = positive_int(hidden_dim, "MinGRU", "hidden_dim")
         self.parallel = bool(parallel)
         self.gate = nnx.data(None)
         self.candidate = nnx.data(None)
@@ -44,9 +42,7 @@ class MinGRU(SequenceModel):
         return f"MinGRU(hidden_dim={self.hidden_dim})"
 
     def _build(self, context: BuildContext, input_shape):
-        if len(input_shape) != 1:
-            raise BuildError(f"{self.describe()} expects vector features per step, got shape {input_shape}.")
-        (features,) = input_shape
+        features = self.vector_width(input_shape)
         self.gate = nnx.Linear(features, self.hidden_dim, rngs=context.rngs)
         self.candidate = nnx.Linear(features, self.hidden_dim, rngs=context.rngs)
         return (self.hidden_dim,)

@@ -19,18 +19,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from memorax.networks.module import BuildContext, BuildError
+from memorax.networks.module import BuildContext, positive_int
 from memorax.networks.sequence_models.base import SequenceModel
 from memorax.networks.sequence_models.linear_recurrence import (
     parallel_linear_recurrence,
     sequential_linear_recurrence,
 )
 
-
-def _positive_int(value, owner: str, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{owner}: {field} must be a positive int, got {value!r}.")
-    return value
 
 
 def hippo_n_diagonalization(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -74,8 +69,8 @@ class S5(SequenceModel):
         dt_max: float = 0.1,
         parallel: bool = True,
     ):
-        self.hidden_dim = _positive_int(hidden_dim, "S5", "hidden_dim")
-        self.state_dim = _positive_int(state_dim, "S5", "state_dim")
+        self.hidden_dim = positive_int(hidden_dim, "S5", "hidden_dim")
+        self.state_dim = positive_int(state_dim, "S5", "state_dim")
         if not (isinstance(dt_min, (int, float)) and isinstance(dt_max, (int, float)) and 0.0 < dt_min <= dt_max):
             raise ValueError(f"S5: dt_min and dt_max must satisfy 0 < dt_min <= dt_max, got dt_min={dt_min!r}, dt_max={dt_max!r}.")
         self.dt_min = float(dt_min)
@@ -94,9 +89,7 @@ class S5(SequenceModel):
         return f"S5(hidden_dim={self.hidden_dim}, state_dim={self.state_dim})"
 
     def _build(self, context: BuildContext, input_shape):
-        if len(input_shape) != 1:
-            raise BuildError(f"{self.describe()} expects vector features per step, got shape {input_shape}.")
-        (features,) = input_shape
+        features = self.vector_width(input_shape)
         n, h = self.state_dim, self.hidden_dim
         k_step, k_b, k_c, k_d = jax.random.split(context.rngs.params(), 4)
         eigenvalues, vectors = hippo_n_diagonalization(n)
