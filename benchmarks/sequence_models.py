@@ -40,7 +40,12 @@ def model_factories():
         "S5": lambda parallel: sm.S5(hidden_dim=WIDTH, state_dim=WIDTH, parallel=parallel),
         "LRU": lambda parallel: sm.LRU(hidden_dim=WIDTH, parallel=parallel),
         "MinGRU": lambda parallel: sm.MinGRU(hidden_dim=WIDTH, parallel=parallel),
+        "Mamba": lambda parallel: sm.Mamba(hidden_dim=WIDTH, parallel=parallel),
+        "LinearAttention": lambda parallel: sm.LinearAttention(num_heads=4, head_dim=16, parallel=parallel),
+        "FFM": lambda parallel: sm.FFM(hidden_dim=WIDTH, parallel=parallel),
         "SelfAttention": lambda parallel: sm.SelfAttention(num_heads=4, head_dim=16),
+        "sLSTM": lambda parallel: sm.sLSTM(hidden_dim=WIDTH, num_heads=4),
+        "mLSTM": lambda parallel: sm.mLSTM(hidden_dim=WIDTH, num_heads=4),
     }
     # Each optional entry is named after its class; models not implemented yet are left out.
     factories.update({name: factory for name, factory in optional.items() if hasattr(sm, name)})
@@ -59,7 +64,7 @@ def time_fwd_bwd(module, length: int, repeats: int) -> float:
     starts = jax.random.bernoulli(jax.random.key(2), 0.01, (BATCH, length)).at[:, 0].set(True)
 
     @jax.jit
-    def step(state):
+    def step(state, inputs, starts):  # inputs as arguments: XLA would constant-fold captured ones
         def loss(state):
             m = nnx.merge(graphdef, state)
             _, out = apply_sequence(m, inputs, starts, initial_carry(m, BATCH))
@@ -67,11 +72,11 @@ def time_fwd_bwd(module, length: int, repeats: int) -> float:
 
         return jax.grad(loss)(state)
 
-    jax.block_until_ready(step(state))  # compile
+    jax.block_until_ready(step(state, inputs, starts))  # compile
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        jax.block_until_ready(step(state))
+        jax.block_until_ready(step(state, inputs, starts))
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
