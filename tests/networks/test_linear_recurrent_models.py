@@ -10,6 +10,7 @@ import pytest
 
 from memorax.networks import BuildError, SequenceModelWrapper, initialize
 from memorax.networks.sequence_models import LRU, S5, MinGRU
+from tests.networks.recurrence_cases import FEATURES, built, nonzero_carry, random_case
 
 FACTORIES = {
     "lru": lambda parallel: LRU(hidden_dim=5, parallel=parallel),
@@ -20,26 +21,12 @@ FACTORIES = {
 }
 STATE_WIDTH = {"lru": 5, "lru_state_dim": 6, "s5": 4, "s5_square": 8, "mingru": 6}
 OUTPUT_WIDTH = {"lru": 5, "lru_state_dim": 3, "s5": 5, "s5_square": 4, "mingru": 6}
-FEATURES = 4
 
 
-def built(module, key=0, features=FEATURES):
-    initialize([module], jax.random.key(key), (features,))
-    return module
 
 
-def random_case(batch, time, seed=0, reset_probability=0.2):
-    inputs = jax.random.normal(jax.random.key(seed), (batch, time, FEATURES))
-    starts = jax.random.bernoulli(jax.random.key(seed + 1), reset_probability, (batch, time))
-    return inputs, starts
 
 
-def nonzero_carry(module, batch, seed=3):
-    carry = module.initialize_carry(batch)
-    noise = jax.random.normal(jax.random.key(seed), carry.shape)
-    if jnp.iscomplexobj(carry):
-        noise = noise + 1j * jax.random.normal(jax.random.key(seed + 1), carry.shape)
-    return carry + noise
 
 
 @pytest.mark.parametrize("name", sorted(FACTORIES))

@@ -10,8 +10,8 @@ from flax import nnx
 
 from memorax.networks import BuildError, SequenceModelWrapper, initialize
 from memorax.networks.sequence_models import FFM, LinearAttention, Mamba
+from tests.networks.recurrence_cases import FEATURES, built, nonzero_carry, random_case
 
-FEATURES = 4
 
 FACTORIES = {
     "mamba": lambda parallel: Mamba(hidden_dim=5, state_dim=3, conv_kernel=3, parallel=parallel),
@@ -24,32 +24,10 @@ FACTORIES = {
 OUTPUT_WIDTH = {"mamba": 5, "mamba_wide_kernel": 3, "mamba_kernel_1": 2, "ffm": 5, "linear_attention": FEATURES, "linear_attention_relu": FEATURES}
 
 
-def built(module, key=0, features=FEATURES):
-    initialize([module], jax.random.key(key), (features,))
-    return module
 
 
-def random_case(batch, time, seed=0, reset_probability=0.2):
-    inputs = jax.random.normal(jax.random.key(seed), (batch, time, FEATURES))
-    starts = jax.random.bernoulli(jax.random.key(seed + 1), reset_probability, (batch, time))
-    return inputs, starts
 
 
-def nonzero_carry(module, batch, seed=3):
-    """A carry that could have been produced by the model (z >= 0 for linear attention)."""
-    carry = module.initialize_carry(batch)
-    leaves, treedef = jax.tree.flatten(carry)
-    keys = jax.random.split(jax.random.key(seed), len(leaves))
-    noisy = []
-    for leaf, key in zip(leaves, keys):
-        noise = jax.random.normal(key, leaf.shape)
-        if jnp.iscomplexobj(leaf):
-            noise = noise + 1j * jax.random.normal(jax.random.fold_in(key, 1), leaf.shape)
-        noisy.append(leaf + noise)
-    carry = jax.tree.unflatten(treedef, noisy)
-    if isinstance(module, LinearAttention):
-        carry = carry._replace(z=jnp.abs(carry.z))
-    return carry
 
 
 @nnx.jit
