@@ -25,10 +25,7 @@ from flax import nnx
 
 from memorax.networks.module import BuildContext, positive_int
 from memorax.networks.sequence_models.base import SequenceModel
-from memorax.networks.sequence_models.linear_recurrence import (
-    parallel_linear_recurrence,
-    sequential_linear_recurrence,
-)
+from memorax.networks.sequence_models.linear_recurrence import linear_recurrence
 
 # The reference code's strongest initial decay: its overflow limit for 1024-step
 # batches in float64 (log(max float64) / 1024 - 0.01), plus its 0.01 fudge factor.
@@ -117,8 +114,7 @@ class FFM(SequenceModel):
         # Every context column of a memory row receives the same input.
         b = jnp.broadcast_to((y * in_gate)[..., None], y.shape + gamma.shape[-1:]).astype(gamma.dtype)
         a = jnp.broadcast_to(gamma, b.shape)
-        recurrence = parallel_linear_recurrence if self.parallel else sequential_linear_recurrence
-        carry, states = recurrence(a, b, jnp.asarray(episode_start).astype(bool), carry.astype(b.dtype))
+        carry, states = linear_recurrence(a, b, jnp.asarray(episode_start).astype(bool), carry.astype(b.dtype), self.parallel)
         flat = states.reshape(states.shape[:2] + (-1,))
         z = self.mix(jnp.concatenate([flat.real, flat.imag], axis=-1))
         outputs = self.norm(z) * out_gate + thru * (1.0 - out_gate)

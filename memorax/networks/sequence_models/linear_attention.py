@@ -24,10 +24,7 @@ from flax import nnx
 
 from memorax.networks.module import BuildContext, positive_int
 from memorax.networks.sequence_models.base import SequenceModel
-from memorax.networks.sequence_models.linear_recurrence import (
-    parallel_linear_recurrence,
-    sequential_linear_recurrence,
-)
+from memorax.networks.sequence_models.linear_recurrence import linear_recurrence
 
 FEATURE_MAPS = {
     "elu": lambda x: nnx.elu(x) + 1.0,
@@ -115,8 +112,7 @@ class LinearAttention(SequenceModel):
         v1 = jnp.concatenate([v, jnp.ones(v.shape[:-1] + (1,), v.dtype)], axis=-1)
         b = k[..., :, None] * v1[..., None, :]  # (batch, time, H, D, D+1)
         state = jnp.concatenate([carry.S, carry.z[..., None]], axis=-1).astype(b.dtype)
-        recurrence = parallel_linear_recurrence if self.parallel else sequential_linear_recurrence
-        last, states = recurrence(jnp.ones_like(b), b, jnp.asarray(episode_start).astype(bool), state)
+        last, states = linear_recurrence(jnp.ones_like(b), b, jnp.asarray(episode_start).astype(bool), state, self.parallel)
         read = jnp.einsum("bthd,bthde->bthe", q, states)
         attended = read[..., :-1] / (read[..., -1:] + _EPS)
         outputs = self.out_proj(attended.reshape(batch, time, -1))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from flax import nnx
 
 
 def _expand(flags, like):
@@ -50,3 +51,23 @@ def sequential_linear_recurrence(a, b, episode_start, carry):
     time_major = lambda x: jnp.swapaxes(x, 0, 1)  # noqa: E731
     last, states = jax.lax.scan(step, carry, (time_major(a), time_major(b), time_major(episode_start)))
     return last, time_major(states)
+
+
+def linear_recurrence(a, b, episode_start, carry, parallel: bool = True):
+    """The recurrence by associative scan (`parallel=True`) or step by step."""
+    run = parallel_linear_recurrence if parallel else sequential_linear_recurrence
+    return run(a, b, episode_start, carry)
+
+
+def diagonal_ssm_readout(inputs, episode_start, carry, eigenvalues, B, C, skip, parallel: bool = True):
+    """Run a diagonal complex state space model, as S5 and LRU do.
+
+    h_t = eigenvalues * h_{t-1} + B x_t,  y_t = Re(C h_t) + skip(x_t), with inputs
+    (batch, time, features), B (state, features), C (hidden, state) complex, `skip` a
+    per-feature scale (a Param) or a projection to hidden. Returns (carry, y).
+    """
+    b = jnp.einsum("btf,nf->btn", inputs.astype(B.dtype), B)
+    a = jnp.broadcast_to(eigenvalues, b.shape)
+    carry, states = linear_recurrence(a, b, episode_start, carry.astype(b.dtype), parallel)
+    outputs = jnp.einsum("btn,hn->bth", states, C).real
+    return carry, outputs + (skip(inputs) if isinstance(skip, nnx.Module) else inputs * skip[...])

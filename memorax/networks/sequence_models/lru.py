@@ -21,10 +21,7 @@ from flax import nnx
 
 from memorax.networks.module import BuildContext, positive_int
 from memorax.networks.sequence_models.base import SequenceModel
-from memorax.networks.sequence_models.linear_recurrence import (
-    parallel_linear_recurrence,
-    sequential_linear_recurrence,
-)
+from memorax.networks.sequence_models.linear_recurrence import diagonal_ssm_readout
 
 
 
@@ -121,10 +118,4 @@ class LRU(SequenceModel):
         lam = self.eigenvalues()
         B = (self.B_re[...] + 1j * self.B_im[...]) * jnp.exp(self.gamma_log[...])[:, None]
         C = self.C_re[...] + 1j * self.C_im[...]
-        b = jnp.einsum("btf,nf->btn", inputs.astype(B.dtype), B)
-        a = jnp.broadcast_to(lam, b.shape)
-        recurrence = parallel_linear_recurrence if self.parallel else sequential_linear_recurrence
-        carry, states = recurrence(a, b, episode_start, carry.astype(b.dtype))
-        outputs = jnp.einsum("btn,hn->bth", states, C).real
-        skip = inputs * self.D[...] if isinstance(self.D, nnx.Param) else self.D(inputs)
-        return carry, outputs + skip
+        return diagonal_ssm_readout(inputs, episode_start, carry, lam, B, C, self.D, self.parallel)

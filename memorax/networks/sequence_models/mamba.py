@@ -33,10 +33,7 @@ from flax import nnx
 from memorax.networks.module import BuildContext, positive_int
 from memorax.networks.sequence_models.causal_conv import causal_depthwise_conv
 from memorax.networks.sequence_models.base import SequenceModel
-from memorax.networks.sequence_models.linear_recurrence import (
-    parallel_linear_recurrence,
-    sequential_linear_recurrence,
-)
+from memorax.networks.sequence_models.linear_recurrence import linear_recurrence
 
 
 class MambaCarry(NamedTuple):
@@ -151,8 +148,7 @@ class Mamba(SequenceModel):
         A = -jnp.exp(self.A_log[...])  # (E, N), negative so exp(delta * A) lies in (0, 1)
         a = jnp.exp(delta[..., None] * A)
         b = (delta * x)[..., None] * B[:, :, None, :]  # (batch, time, E, N)
-        recurrence = parallel_linear_recurrence if self.parallel else sequential_linear_recurrence
-        ssm_state, states = recurrence(a, b, starts, carry.ssm_state.astype(b.dtype))
+        ssm_state, states = linear_recurrence(a, b, starts, carry.ssm_state.astype(b.dtype), self.parallel)
         y = jnp.einsum("bten,btn->bte", states, C) + self.D[...] * x
         outputs = self.out_proj(y * nnx.silu(z))
         return MambaCarry(conv_state=conv_state, ssm_state=ssm_state), outputs

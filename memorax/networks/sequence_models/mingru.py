@@ -17,10 +17,7 @@ from flax import nnx
 
 from memorax.networks.module import BuildContext, positive_int
 from memorax.networks.sequence_models.base import SequenceModel
-from memorax.networks.sequence_models.linear_recurrence import (
-    parallel_linear_recurrence,
-    sequential_linear_recurrence,
-)
+from memorax.networks.sequence_models.linear_recurrence import linear_recurrence
 
 
 class MinGRU(SequenceModel):
@@ -57,6 +54,5 @@ class MinGRU(SequenceModel):
         z = nnx.sigmoid(gate)
         a = nnx.sigmoid(-gate)  # = 1 - z, without cancellation when z is near 1
         b = z * self.candidate(inputs)
-        recurrence = parallel_linear_recurrence if self.parallel else sequential_linear_recurrence
-        carry, states = recurrence(a, b, episode_start, carry.astype(b.dtype))
+        carry, states = linear_recurrence(a, b, episode_start, carry.astype(b.dtype), self.parallel)
         return carry, states
