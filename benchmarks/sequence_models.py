@@ -16,18 +16,18 @@ import argparse
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
+
+from results import write_section
 
 from memorax.networks import RNN, initialize
 from memorax.networks import sequence_models as sm
 from memorax.networks.sequence_models.base import apply_sequence, initial_carry
 
 BATCH, WIDTH = 32, 64
-RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
 def model_factories():
@@ -120,14 +120,7 @@ def main() -> None:
     section = "\n".join(lines) + "\n"
     print(section)
     if args.write:
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\nRatios within one run on a shared, noisy machine; absolute numbers vary.\n\n"
-        start = text.find("## Sequence models")
-        if start >= 0:
-            end = text.find("\n## ", start + 1)
-            text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-        else:
-            text = text.rstrip("\n") + "\n\n" + section
-        RESULTS.write_text(text)
+        write_section("Sequence models", section)
 
 
 if __name__ == "__main__":
