@@ -87,4 +87,21 @@ def make(env_id: str, **kwargs):
             f"make({env_id!r}): unknown keyword(s) {unknown}; "
             f"valid keywords are {valid}."
         )
-    return env, params.replace(**param_kwargs)
+    defaults = {name: getattr(params, name) for name in param_kwargs}
+    return env, params.replace(**_like_defaults(param_kwargs, defaults))
+
+
+def _like_defaults(values: dict, defaults: dict) -> dict:
+    """Give plain numbers the type of the default they replace.
+
+    gymnax selects between values of a field (e.g. BernoulliBandit's float
+    `max_steps_in_episode`), which fails if an int replaces a float.
+    """
+    converted = {}
+    for name, value in values.items():
+        default = defaults[name]
+        plain = (int, float)
+        if type(default) in plain and type(value) in plain:
+            value = type(default)(value)
+        converted[name] = value
+    return converted

@@ -20,6 +20,8 @@ from memorax.environments.registry import _NEEDS_DOWNLOAD
 
 NUM_ENVS = 4
 NUM_STEPS = 160
+# Episodes are cut at this length (if longer) so every rollout sees auto-resets.
+EPISODE_LIMIT = 100
 IDS = [env_id for env_id in registered_ids() if env_id not in _NEEDS_DOWNLOAD]
 
 
@@ -64,7 +66,9 @@ def rollout(env, params, key):
 
 @pytest.fixture(scope="module", params=IDS)
 def trajectory(request):
-    env, params = make(request.param)
+    _, params = make(request.param)
+    limit = min(int(params.max_steps_in_episode), EPISODE_LIMIT)
+    env, params = make(request.param, max_steps_in_episode=limit)
     key = jax.random.key(7)
     first = rollout(env, params, key)
     again = rollout(env, params, key)
@@ -109,8 +113,8 @@ def test_auto_reset_starts_a_fresh_episode(trajectory):
     observation = np.asarray(records["observation"])
     reset_observation = np.asarray(records["reset_observation"])
     final_observation = np.asarray(records["final_observation"])
-    if done.any():
-        np.testing.assert_array_equal(observation[done], reset_observation[done])
+    assert done.any(axis=0).all(), f"{env_id}: an env never finished an episode"
+    np.testing.assert_array_equal(observation[done], reset_observation[done])
     # On other steps the observation is the step's own: final_observation.
     np.testing.assert_array_equal(observation[~done], final_observation[~done])
 
