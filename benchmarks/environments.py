@@ -21,10 +21,10 @@ import time
 from functools import partial
 
 import jax
-from results import write_section
 
 from memorax.environments import make, memory_ids, registered_ids
 from memorax.environments.registry import _NEEDS_DOWNLOAD
+from results import write_section
 
 REFERENCE = "CartPole-v1"
 
@@ -51,17 +51,34 @@ def random_rollout(env, params, key, num_envs: int, num_steps: int):
     return total
 
 
-def steps_per_second(env_id: str, num_envs: int, num_steps: int, repeats: int) -> float:
-    """Median env steps per second of the compiled rollout (compilation excluded)."""
+def compiled_rollout(env_id: str, num_envs: int, num_steps: int):
+    """The rollout of `env_id`, compiled and warmed up: a function of the key."""
     env, params = make(env_id)
     run = partial(random_rollout, env, params, num_envs=num_envs, num_steps=num_steps)
     run(jax.random.key(0)).block_until_ready()
-    seconds = []
+    return run
+
+
+def seconds(run, key) -> float:
+    start = time.perf_counter()
+    run(key).block_until_ready()
+    return time.perf_counter() - start
+
+
+def steps_per_second(env_id: str, reference, num_envs: int, num_steps: int, repeats: int):
+    """Median env steps/s of `env_id` and of `reference`, their runs alternated.
+
+    Alternating keeps both measured under the same load on a shared machine, so
+    their ratio is trustworthy even when the absolute numbers drift.
+    """
+    run = compiled_rollout(env_id, num_envs, num_steps)
+    own, theirs = [], []
     for repeat in range(repeats):
-        start = time.perf_counter()
-        run(jax.random.key(repeat + 1)).block_until_ready()
-        seconds.append(time.perf_counter() - start)
-    return num_envs * num_steps / statistics.median(seconds)
+        key = jax.random.key(repeat + 1)
+        own.append(seconds(run, key))
+        theirs.append(seconds(reference, key))
+    steps = num_envs * num_steps
+    return steps / statistics.median(own), steps / statistics.median(theirs)
 
 
 def main() -> None:
@@ -75,17 +92,20 @@ def main() -> None:
 
     ids = args.ids or [i for i in registered_ids() if i not in _NEEDS_DOWNLOAD]
     ids = [REFERENCE] + [i for i in ids if i != REFERENCE]
-    rates = {}
+    references = {n: compiled_rollout(REFERENCE, n, args.steps) for n in args.envs}
+    rates, ratios = {}, {}
     for env_id in ids:
-        rates[env_id] = {
-            n: steps_per_second(env_id, n, args.steps, args.repeats) for n in args.envs
-        }
-        print(env_id, {n: f"{r:,.0f}" for n, r in rates[env_id].items()}, flush=True)
+        rates[env_id], ratios[env_id] = {}, {}
+        for n in args.envs:
+            own, reference = steps_per_second(
+                env_id, references[n], n, args.steps, args.repeats
+            )
+            rates[env_id][n], ratios[env_id][n] = own, own / reference
+        print(env_id, {n: f"{r:,.0f} ({ratios[env_id][n]:.2f}x)" for n, r in rates[env_id].items()}, flush=True)
 
-    reference = rates[REFERENCE]
     native = set(memory_ids())
     widest = max(args.envs)
-    slower = [i for i in ids if i in native and rates[i][widest] < reference[widest]]
+    slower = [i for i in ids if i in native and ratios[i][widest] < 1.0]
     verdict = (
         f"every native memory task is at least as fast as {REFERENCE}"
         if not slower
@@ -99,7 +119,8 @@ def main() -> None:
         f"{platform.processor() or platform.machine()}, {jax.device_count()} "
         f"{jax.default_backend()} device(s), {args.steps} random-action steps in one "
         f"jitted scan, median of {args.repeats}. Env steps per second, and in brackets "
-        f"the ratio to {REFERENCE} at the same number of envs.",
+        f"the ratio to {REFERENCE} at the same number of envs, timed in alternation "
+        "with it.",
         "",
         f"Goal (native memory tasks >= {REFERENCE} at {widest} envs): {verdict}.",
         "",
@@ -108,7 +129,7 @@ def main() -> None:
     ]
     for env_id in ids:
         cells = " | ".join(
-            f"{rates[env_id][n]:,.0f} ({rates[env_id][n] / reference[n]:.2f}x)"
+            f"{rates[env_id][n]:,.0f} ({ratios[env_id][n]:.2f}x)"
             for n in args.envs
         )
         lines.append(f"| {env_id} | {'yes' if env_id in native else ''} | {cells} |")

@@ -4,8 +4,9 @@ observation spaces whose bounds hold for every observation the env emits.
 A few gymnax 1.0.1 envs declare bounds their observations leave (negative context
 bits in MemoryChain, a time-remaining entry that rounds below zero, a last-reward
 entry of MetaMaze and GaussianBandit, the normalised time of the bandits), declare
-int32 observations and emit float32 ones (Catch), or return integer rewards; an algorithm that trusts
-the space (normalisation, observation checks) would go wrong on them silently.
+int32 observations and emit float32 ones (Catch), or return integer rewards; an
+algorithm that trusts the space (normalisation, observation checks) would go wrong
+on them silently.
 """
 
 from __future__ import annotations
@@ -13,48 +14,40 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from gymnax.environments import spaces
+from gymnax.environments.misc import meta_maze
+
+# Each correction maps (env, low, high) to new (low, high) with static values only,
+# so it gives the same bounds whether the params are concrete or traced.
 
 
-def _memory_chain(env, params, low, high):
-    # [time remaining, query index, context bits in {-1, 0, 1}]
+def _memory_chain(env, low, high):
+    # [time remaining, query index, context bits in {-1, 0, 1}]; the time remaining
     # 1 - time / memory_length rounds to -1.5e-8 at the last step.
     low = low.at[0].set(-1e-6).at[2:].set(-1.0)
     high = high.at[0].set(1.0).at[1].set(max(env.num_bits - 1, 0)).at[2:].set(1.0)
     return low, high
 
 
-def _umbrella_chain(env, params, low, high):
+def _umbrella_chain(env, low, high):
     # [need umbrella, has umbrella, time remaining, distractors]; see _memory_chain.
     return low.at[2].set(-1e-6), high
 
 
-def _meta_maze(env, params, low, high):
-    # [..., last reward, time]; the last reward is a reward or a punishment.
-    rewards = jnp.stack([0.0, params.punishment, params.reward]).astype(jnp.float32)
-    low = low.at[-2].set(rewards.min())
-    high = high.at[-2].set(rewards.max())
-    return _normalised_time(params, low, high)
-
-
-def _bandit(env, params, low, high):
-    # [last reward, one-hot last action, time]
-    low = low.at[0].set(-jnp.inf)
-    high = high.at[0].set(jnp.inf)
-    return _normalised_time(params, low, high)
-
-
-def _normalised_time(params, low, high):
-    low = low.at[-1].set(jnp.where(params.normalize_time, -1.0, low[-1]))
-    high = high.at[-1].set(jnp.where(params.normalize_time, 1.0, high[-1]))
+def _last_reward_and_time(env, low, high):
+    # [..., last reward, time] (MetaMaze) or [last reward, ..., time] (bandits): the
+    # reward scale and the time normalisation are params, so both stay open-ended.
+    reward = -2 if isinstance(env, meta_maze.MetaMaze) else 0
+    low = low.at[reward].set(-jnp.inf).at[-1].set(-1.0)
+    high = high.at[reward].set(jnp.inf).at[-1].set(jnp.inf)
     return low, high
 
 
 _OBSERVATION_BOUNDS = {
     "MemoryChain-bsuite": _memory_chain,
     "UmbrellaChain-bsuite": _umbrella_chain,
-    "MetaMaze-misc": _meta_maze,
-    "GaussianBandit-misc": _bandit,
-    "BernoulliBandit-misc": _bandit,
+    "MetaMaze-misc": _last_reward_and_time,
+    "GaussianBandit-misc": _last_reward_and_time,
+    "BernoulliBandit-misc": _last_reward_and_time,
 }
 
 
@@ -95,5 +88,5 @@ class GymnaxAdapter:
         low = jnp.broadcast_to(jnp.asarray(space.low, jnp.float32), space.shape)
         high = jnp.broadcast_to(jnp.asarray(space.high, jnp.float32), space.shape)
         if fix is not None:
-            low, high = fix(self._env, params, low, high)
+            low, high = fix(self._env, low, high)
         return spaces.Box(low, high, space.shape, emitted)
