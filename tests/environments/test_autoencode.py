@@ -9,7 +9,12 @@ import pytest
 
 from memorax.environments import make
 from memorax.environments.memory.autoencode import Autoencode
-from tests.environments.rollout import first_episode_returns, random_policy
+from tests.environments.rollout import (
+    assert_mean_near,
+    finished_returns,
+    one_env_episode,
+    random_policy,
+)
 
 NUM_ENVS = 256
 DIFFICULTIES = {"Easy": 1, "Medium": 2, "Hard": 3}
@@ -37,16 +42,11 @@ def memoryless_policy(key, observation, state):
 
 def episode_returns(env_id, policy_for_env, seed):
     env, params = make(env_id)
-    returns, finished = first_episode_returns(
-        env,
-        params,
-        policy_for_env(env, params),
-        jax.random.key(seed),
-        NUM_ENVS,
-        2 * env.num_cards - 1,
+    policy = policy_for_env(env, params)
+    key = jax.random.key(seed)
+    return env, finished_returns(
+        env, params, policy, key, NUM_ENVS, 2 * env.num_cards - 1
     )
-    assert bool(jnp.all(finished))
-    return env, np.asarray(returns)
 
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
@@ -60,31 +60,15 @@ def test_returns_of_oracle_random_and_memoryless(difficulty):
 
     env, memoryless = episode_returns(env_id, lambda *_: memoryless_policy, seed=2)
     expected = memoryless_return(env.num_cards)
-    standard_error = memoryless.std() / np.sqrt(NUM_ENVS)
-    assert abs(memoryless.mean() - expected) < 4 * standard_error + 1e-3
+    assert_mean_near(memoryless, expected)
     assert memoryless.mean() < 0.0  # the maximum is 1
 
 
 def trajectory(env_id, policy_for_env, seed=0):
     """One env for one episode: observations shown and per-step outputs."""
     env, params = make(env_id)
-    policy = policy_for_env(env)
-
-    def step(carry, step_key):
-        obs, state = carry
-        policy_key, env_key = jax.random.split(step_key)
-        action = policy(policy_key, obs, state)
-        obs, state, reward, terminated, truncated, info = env.step(
-            env_key, state, action, params
-        )
-        shown = info["final_observation"]
-        return (obs, state), (shown, reward, terminated, truncated)
-
-    reset_key, key = jax.random.split(jax.random.key(seed))
-    first_obs, state = env.reset(reset_key, params)
-    num_steps = 2 * env.num_cards - 1
-    _, outputs = jax.lax.scan(
-        step, (first_obs, state), jax.random.split(key, num_steps)
+    first_obs, outputs = one_env_episode(
+        env, params, policy_for_env(env), jax.random.key(seed), 2 * env.num_cards - 1
     )
     return env, first_obs, outputs
 

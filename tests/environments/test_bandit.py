@@ -9,7 +9,7 @@ import pytest
 
 from memorax.environments import make
 from memorax.environments.memory.bandit import MultiarmedBandit, payout_probabilities
-from tests.environments.rollout import first_episode_returns, random_policy
+from tests.environments.rollout import assert_mean_near, finished_returns, random_policy
 
 # id -> (number of arms, episode length, win-stay / lose-shift return from the docstring)
 DIFFICULTIES = {
@@ -39,13 +39,7 @@ def first_returns(env_id, policy=None):
     env, params = make(env_id)
     policy = policy or random_policy(env, params)
     _, episode_length, _ = DIFFICULTIES[env_id]
-    returns, finished = first_episode_returns(env, params, policy, KEY, NUM_ENVS, episode_length)
-    assert bool(finished.all())
-    return returns
-
-
-def standard_error(returns):
-    return float(returns.std()) / NUM_ENVS**0.5
+    return finished_returns(env, params, policy, KEY, NUM_ENVS, episode_length)
 
 
 @pytest.mark.parametrize("env_id", DIFFICULTIES)
@@ -53,23 +47,22 @@ def test_oracle_earns_the_expected_best_arm_return(env_id):
     num_arms, _, _ = DIFFICULTIES[env_id]
     returns = first_returns(env_id, pull_best_arm)
     expected = (num_arms - 1) / (num_arms + 1)
-    assert abs(float(returns.mean()) - expected) < 4 * standard_error(returns)
+    assert_mean_near(returns, expected, slack=0.0)
 
 
 @pytest.mark.parametrize("env_id", DIFFICULTIES)
 def test_random_policy_earns_nothing(env_id):
     returns = first_returns(env_id)
-    assert abs(float(returns.mean())) < 4 * standard_error(returns) + 1e-3
+    assert_mean_near(returns, 0.0)
 
 
 @pytest.mark.parametrize("env_id", DIFFICULTIES)
 def test_win_stay_lose_shift_matches_estimate_and_stays_below_the_oracle(env_id):
     num_arms, _, documented = DIFFICULTIES[env_id]
     returns = first_returns(env_id, win_stay_lose_shift)
-    mean = float(returns.mean())
     # The documented value is itself an estimate, rounded: allow for both.
-    assert abs(mean - documented) < 4 * standard_error(returns) + 0.005
-    assert mean < (num_arms - 1) / (num_arms + 1) - 0.25
+    assert_mean_near(returns, documented, slack=0.005)
+    assert returns.mean() < (num_arms - 1) / (num_arms + 1) - 0.25
 
 
 def test_episode_is_a_fixed_number_of_pulls_paying_plus_or_minus_one_over_its_length():

@@ -9,7 +9,7 @@ import pytest
 
 from memorax.environments import make
 from memorax.environments.memory.battleship import Battleship
-from tests.environments.rollout import first_episode_returns, random_policy
+from tests.environments.rollout import assert_mean_near, finished_returns, random_policy
 
 NUM_ENVS = 384
 DIFFICULTIES = ["Easy", "Medium", "Hard"]
@@ -41,11 +41,8 @@ def sweep_policy(env: Battleship):
 
 def returns_of(env_id, make_policy, seed):
     env, params = make(env_id)
-    returns, finished = first_episode_returns(
-        env, params, make_policy(env), jax.random.key(seed), NUM_ENVS, env.num_cells
-    )
-    assert bool(jnp.all(finished)), f"{env_id}: an episode outlived {env.num_cells} steps"
-    return np.asarray(returns)
+    key = jax.random.key(seed)
+    return finished_returns(env, params, make_policy(env), key, NUM_ENVS, env.num_cells)
 
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
@@ -65,9 +62,7 @@ def test_random_policy_falls_far_short(difficulty):
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
 def test_memoryless_sweep_matches_its_estimated_return(difficulty):
     returns = returns_of(f"Battleship-{difficulty}", sweep_policy, seed=2)
-    standard_error = returns.std() / np.sqrt(len(returns))
-    documented = DOCUMENTED_SWEEP_RETURN[difficulty]
-    assert abs(returns.mean() - documented) < 4 * standard_error + 2e-3
+    assert_mean_near(returns, DOCUMENTED_SWEEP_RETURN[difficulty], slack=2e-3)
     assert returns.mean() < 1.0 - 0.5
     # A sweep fires at every cell once, so it never scores below 0.
     assert returns.min() >= -1e-5

@@ -13,7 +13,11 @@ from memorax.environments.memory.concentration import (
     NOT_YET_SEEN,
     Concentration,
 )
-from tests.environments.rollout import first_episode_returns, random_policy
+from tests.environments.rollout import (
+    assert_mean_near,
+    finished_returns,
+    random_policy,
+)
 
 NUM_ENVS = 256
 # Documented expected returns (estimated, see the class docstring), per id.
@@ -62,36 +66,23 @@ def memoryless_policy(env: Concentration):
 
 def episode_returns(env_id, policy_for_env, seed):
     env, params = make(env_id)
-    returns, finished = first_episode_returns(
-        env,
-        params,
-        policy_for_env(env, params),
-        jax.random.key(seed),
-        NUM_ENVS,
-        env.episode_length,
-    )
-    assert bool(jnp.all(finished))
-    return np.asarray(returns)
-
-
-def assert_mean_matches(returns, documented):
-    standard_error = returns.std() / np.sqrt(len(returns))
-    tolerance = 4 * standard_error + DOCUMENTED_SLACK
-    assert abs(returns.mean() - documented) < tolerance, (returns.mean(), documented)
+    policy = policy_for_env(env, params)
+    key = jax.random.key(seed)
+    return finished_returns(env, params, policy, key, NUM_ENVS, env.episode_length)
 
 
 @pytest.mark.parametrize("difficulty", ["Easy", "Medium", "Hard"])
 def test_returns_of_oracle_random_and_memoryless(difficulty):
     env_id = f"Concentration-{difficulty}"
     oracle = episode_returns(env_id, lambda env, _: perfect_memory_policy(env), seed=0)
-    assert_mean_matches(oracle, PERFECT_MEMORY_RETURN[difficulty])
+    assert_mean_near(oracle, PERFECT_MEMORY_RETURN[difficulty], DOCUMENTED_SLACK)
     assert np.all(oracle <= 1.0 + 1e-5)
 
     random = episode_returns(env_id, random_policy, seed=1)
     assert random.mean() < PERFECT_MEMORY_RETURN[difficulty] - 0.5
 
     memoryless = episode_returns(env_id, lambda env, _: memoryless_policy(env), seed=2)
-    assert_mean_matches(memoryless, MEMORYLESS_RETURN[difficulty])
+    assert_mean_near(memoryless, MEMORYLESS_RETURN[difficulty], DOCUMENTED_SLACK)
     assert memoryless.mean() < PERFECT_MEMORY_RETURN[difficulty] - 0.3
 
 

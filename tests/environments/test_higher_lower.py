@@ -13,7 +13,12 @@ from memorax.environments.memory.higher_lower import (
     GUESS_LOWER,
     HigherLower,
 )
-from tests.environments.rollout import first_episode_returns, random_policy
+from tests.environments.rollout import (
+    assert_mean_near,
+    finished_returns,
+    one_env_episode,
+    random_policy,
+)
 
 NUM_ENVS = 256
 DIFFICULTIES = {"Easy": 1, "Medium": 2, "Hard": 3}
@@ -34,57 +39,32 @@ def memoryless_policy(key, observation, state):
 
 def episode_returns(env_id, policy_for_env, seed):
     env, params = make(env_id)
-    returns, finished = first_episode_returns(
-        env,
-        params,
-        policy_for_env(env, params),
-        jax.random.key(seed),
-        NUM_ENVS,
-        env.num_cards - 1,
-    )
-    assert bool(jnp.all(finished))
-    return np.asarray(returns)
-
-
-def assert_mean_matches(returns, expected):
-    standard_error = returns.std() / np.sqrt(len(returns))
-    assert abs(returns.mean() - expected) < 4 * standard_error + 1e-3
+    policy = policy_for_env(env, params)
+    key = jax.random.key(seed)
+    return finished_returns(env, params, policy, key, NUM_ENVS, env.num_cards - 1)
 
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
 def test_returns_of_oracle_random_and_memoryless(difficulty):
     env_id = f"HigherLower-{difficulty}"
     oracle = episode_returns(env_id, lambda *_: oracle_policy, seed=0)
-    assert_mean_matches(oracle, ORACLE_RETURN)
+    assert_mean_near(oracle, ORACLE_RETURN)
 
     random = episode_returns(env_id, random_policy, seed=1)
     assert random.mean() < ORACLE_RETURN - 0.5
 
     memoryless = episode_returns(env_id, lambda *_: memoryless_policy, seed=2)
-    assert_mean_matches(memoryless, MEMORYLESS_RETURN)
+    assert_mean_near(memoryless, MEMORYLESS_RETURN)
     assert memoryless.mean() < ORACLE_RETURN - 0.3
 
 
 def trajectory(env_id, policy, seed=0):
     """One env for one episode: the ranks shown, per-step rewards and flags."""
     env, params = make(env_id)
-
-    def step(carry, step_key):
-        obs, state = carry
-        policy_key, env_key = jax.random.split(step_key)
-        action = policy(policy_key, obs, state)
-        obs, state, reward, terminated, truncated, info = env.step(
-            env_key, state, action, params
-        )
-        shown_rank = jnp.argmax(info["final_observation"])
-        return (obs, state), (shown_rank, reward, terminated, truncated)
-
-    reset_key, key = jax.random.split(jax.random.key(seed))
-    first_obs, state = env.reset(reset_key, params)
-    _, outputs = jax.lax.scan(
-        step, (first_obs, state), jax.random.split(key, env.num_cards - 1)
+    first_obs, (shown, *flags) = one_env_episode(
+        env, params, policy, jax.random.key(seed), env.num_cards - 1
     )
-    return env, jnp.argmax(first_obs), outputs
+    return env, jnp.argmax(first_obs), (jnp.argmax(shown, -1), *flags)
 
 
 @pytest.mark.parametrize("difficulty", ["Easy", "Hard"])

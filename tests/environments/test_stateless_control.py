@@ -25,7 +25,7 @@ from memorax.environments.memory.stateless_control import (
     StatelessCartPole,
     StatelessPendulum,
 )
-from tests.environments.rollout import first_episode_returns, random_policy
+from tests.environments.rollout import assert_mean_near, finished_returns, random_policy
 
 NUM_ENVS = 256
 KEY = jax.random.PRNGKey(0)
@@ -117,15 +117,10 @@ def first_returns(env_id, choose_policy):
     task = TASKS[family]
     env, params = make(env_id)
     assert type(env) is type(task.env)  # the difficulty is all in `params`
-    returns, finished = first_episode_returns(
+    returns = finished_returns(
         task.env, params, choose_policy(task), KEY, NUM_ENVS, task.num_steps
     )
-    assert bool(finished.all())
     return returns, task.expected[level]
-
-
-def standard_error(returns):
-    return float(returns.std()) / NUM_ENVS**0.5
 
 
 @pytest.mark.parametrize("env_id", IDS)
@@ -144,10 +139,9 @@ def test_random_policy_does_poorly(env_id):
 @pytest.mark.parametrize("env_id", IDS)
 def test_memoryless_policy_matches_estimate_and_stays_far_below(env_id):
     returns, (oracle_return, documented) = first_returns(env_id, lambda task: task.memoryless)
-    mean = float(returns.mean())
     # The documented value is itself an estimate, rounded: allow for both.
-    assert abs(mean - documented) < 4 * standard_error(returns) + 0.006
-    assert mean < oracle_return - 0.3
+    assert_mean_near(returns, documented, slack=0.006)
+    assert returns.mean() < oracle_return - 0.3
 
 
 def play(env, params, policy, num_steps, key=KEY):

@@ -13,7 +13,7 @@ import pytest
 
 from memorax.environments import make
 from memorax.environments.memory.tmaze import BACK, DOWN, FORWARD, UP, TMaze
-from tests.environments.rollout import first_episode_returns, random_policy
+from tests.environments.rollout import finished_returns, random_policy
 
 IDS = ["TMaze-Easy", "TMaze-Medium", "TMaze-Hard"]
 NUM_ENVS = 256
@@ -39,9 +39,7 @@ RANDOM = random_policy(ENV, ENV.default_params)
 
 def first_returns(env_id, policy):
     _, params = make(env_id)
-    returns, finished = first_episode_returns(ENV, params, policy, KEY, NUM_ENVS, NUM_STEPS)
-    assert bool(finished.all())
-    return returns
+    return finished_returns(ENV, params, policy, KEY, NUM_ENVS, NUM_STEPS)
 
 
 @pytest.mark.parametrize("env_id", IDS)

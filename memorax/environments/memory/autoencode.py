@@ -10,10 +10,7 @@ from flax import struct
 from gymnax.environments import environment, spaces
 
 from memorax.environments.memory import cards
-from memorax.environments.memory.higher_lower import (
-    deal_from_cumulative,
-    fresh_cumulative,
-)
+from memorax.environments.memory.arguments import positive_integer
 
 
 @struct.dataclass
@@ -53,13 +50,7 @@ class Autoencode(environment.Environment[AutoencodeState, AutoencodeParams]):
 
     def __init__(self, num_decks: int = 1):
         super().__init__()
-        if (
-            isinstance(num_decks, bool)
-            or not isinstance(num_decks, int)
-            or num_decks < 1
-        ):
-            raise ValueError(f"num_decks must be a positive integer, got {num_decks!r}")
-        self.num_decks = num_decks
+        self.num_decks = positive_integer("num_decks", num_decks)
         self.num_cards = cards.DECK_SIZE * num_decks
 
     @property
@@ -94,9 +85,9 @@ class Autoencode(environment.Environment[AutoencodeState, AutoencodeParams]):
         return (phase_slot | suit_slot).astype(jnp.float32)
 
     def reset_env(self, key: jax.Array, params: AutoencodeParams):
-        first_suit, suits_left_cumulative = deal_from_cumulative(
+        first_suit, suits_left_cumulative = cards.deal(
             jax.random.uniform(key),
-            fresh_cumulative(cards.NUM_SUITS, cards.NUM_RANKS * self.num_decks),
+            cards.fresh_deck(cards.NUM_SUITS, cards.NUM_RANKS * self.num_decks),
         )
         suits_dealt = (
             jnp.zeros((self.num_cards,), jnp.int8)
@@ -110,17 +101,9 @@ class Autoencode(environment.Environment[AutoencodeState, AutoencodeParams]):
 
     def step_env(self, key, state: AutoencodeState, action, params: AutoencodeParams):
         watching = state.time < self.num_cards - 1
-        # Watch phase: deal the next card. Guarded so the empty deck is never drawn from.
-        new_suit, new_left = deal_from_cumulative(
-            jax.random.uniform(key),
-            jnp.where(
-                watching,
-                state.suits_left_cumulative,
-                fresh_cumulative(cards.NUM_SUITS, 1),
-            ),
-        )
-        suits_left_cumulative = jnp.where(
-            watching, new_left, state.suits_left_cumulative
+        # Watch phase: deal the next card.
+        new_suit, suits_left_cumulative = cards.deal_if(
+            watching, jax.random.uniform(key), state.suits_left_cumulative
         )
         # A mask rather than a scatter: cheaper under vmap, and no write once all are dealt.
         deal_here = jnp.arange(self.num_cards) == state.time + 1

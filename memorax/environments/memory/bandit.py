@@ -7,12 +7,13 @@ remember which paid best: memory here holds the statistics of every arm it tried
 from __future__ import annotations
 
 import functools
-import numbers
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
+
+from memorax.environments.memory.arguments import integer_at_least
 
 
 @struct.dataclass
@@ -64,8 +65,8 @@ class MultiarmedBandit(environment.Environment[BanditState, BanditParams]):
 
     def __init__(self, num_arms: int = 10, episode_length: int = 200):
         super().__init__()
-        self.num_arms = _integer_at_least("num_arms", num_arms, 2)
-        self.episode_length = _integer_at_least("episode_length", episode_length, 1)
+        self.num_arms = integer_at_least("num_arms", num_arms, 2)
+        self.episode_length = integer_at_least("episode_length", episode_length, 1)
 
     @property
     def name(self) -> str:
@@ -99,12 +100,6 @@ class MultiarmedBandit(environment.Environment[BanditState, BanditParams]):
         state = state.replace(time=state.time + 1)
         terminated = state.time >= self.episode_length
         return observation, state, reward.astype(jnp.float32), terminated, {}
-
-
-def _integer_at_least(name: str, value, minimum: int) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 ENVIRONMENTS = {

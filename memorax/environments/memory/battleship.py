@@ -10,6 +10,9 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from memorax.environments.memory.arguments import integer_in_range
+from memorax.environments.memory.uniforms import cheap_uniforms
+
 # While ships are placed, each row of the board is a uint32 bit mask, holding the
 # horizontal placements in its low 16 bits and the vertical ones in its high 16.
 MAX_BOARD_SIZE = 16
@@ -182,28 +185,6 @@ class Battleship(environment.Environment[EnvState, EnvParams]):
         return spaces.Box(0.0, 1.0, (2 + 2 * self.board_size,), jnp.float32)
 
 
-def cheap_uniforms(key: jax.Array, count: int) -> jax.Array:
-    """`count` uniforms in [0, 1) from a single threefry block.
-
-    On CPU one threefry block per env costs about as much as a whole CartPole
-    step, and gymnax draws a reset at every step; so 64 random bits are drawn once
-    and spread over `count` numbers by hashing (seed, counter) with the murmur3
-    finaliser, a bijection with full avalanche.
-    """
-    seed = jax.random.bits(key, (2,), jnp.uint32)
-    counter = jnp.arange(count, dtype=jnp.uint32) * jnp.uint32(0x9E3779B9) + seed[0]
-    words = _murmur3_finalise(_murmur3_finalise(counter) ^ seed[1])
-    return (words >> 8).astype(jnp.float32) * jnp.float32(2.0**-24)
-
-
-def _murmur3_finalise(words: jax.Array) -> jax.Array:
-    words = words ^ (words >> 16)
-    words = words * jnp.uint32(0x85EBCA6B)
-    words = words ^ (words >> 13)
-    words = words * jnp.uint32(0xC2B2AE35)
-    return words ^ (words >> 16)
-
-
 def _pick_set_bit(uniform: jax.Array, line_masks: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Choose one set bit uniformly over all `line_masks` (uint32 bit masks);
     returns `(line, bit)`. Inverse-CDF sampling: one uniform, no rejection."""
@@ -231,8 +212,7 @@ def _rows_to_grid(row_masks: jax.Array, board_size: int) -> jax.Array:
 
 def _check_board(board_size: int, ship_sizes: tuple[int, ...]) -> None:
     """Raise ValueError unless every ship always finds a free placement."""
-    if not 2 <= board_size <= MAX_BOARD_SIZE:
-        raise ValueError(f"board_size must be in [2, {MAX_BOARD_SIZE}], got {board_size}")
+    integer_in_range("board_size", board_size, 2, MAX_BOARD_SIZE)
     if not ship_sizes or min(ship_sizes) < 1 or max(ship_sizes) > board_size:
         raise ValueError(
             f"ship_sizes must be a non-empty list of sizes in [1, board_size={board_size}],"

@@ -1,12 +1,15 @@
-"""Dealing from shuffled decks of playing cards, one card at a time.
+"""Decks of playing cards, dealt one card at a time.
 
-The card tasks never hold a shuffled deck: each step draws the next card from the
-counts of the cards still in the deck. That has exactly the distribution of dealing
-from a shuffled deck, and keeps `reset` cheap (gymnax computes a reset at every
-step to auto-reset, so a permutation per reset would dominate the step cost).
+Only the kind of each card matters to the card tasks (its suit, colour or rank),
+so a deck is the running totals of the cards left of each kind: `deck[i]` counts
+the cards of kinds 0..i, and `deck[-1]` all cards left. No task holds a shuffled
+deck: each card's kind is drawn from the cards left when it is dealt, which has
+exactly the distribution of dealing from a shuffled deck and keeps `reset` cheap
+(gymnax computes a reset at every step to auto-reset, so a permutation per reset
+would dominate the step cost). Running totals, unlike counts per kind, make a
+deal one comparison per kind, with no prefix sum.
 
-A card is an integer in [0, 52): rank `card // 4` (ace, 2, ..., king) and suit
-`card % 4`, the order of POPGym's deck; its colour is `card % 2`.
+POPGym's deck orders ranks ace (0), 2, ..., king (12).
 """
 
 from __future__ import annotations
@@ -14,36 +17,46 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from memorax.environments.memory.uniforms import uniform_integer
+
 NUM_SUITS = 4
 NUM_RANKS = 13
 NUM_COLORS = 2
 DECK_SIZE = NUM_SUITS * NUM_RANKS
 
 
-def full_deck(num_decks: int) -> jax.Array:
-    """Counts of each of the 52 cards in `num_decks` fresh decks, shape (52,)."""
-    return jnp.full((DECK_SIZE,), num_decks, jnp.int32)
+def fresh_deck(num_kinds: int, cards_per_kind: int) -> jax.Array:
+    """A full deck: `cards_per_kind` cards of each of `num_kinds` kinds."""
+    return cards_per_kind * jnp.arange(1, num_kinds + 1, dtype=jnp.int32)
 
 
-def deal(key: jax.Array, remaining: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Draw one card uniformly from the cards left; returns `(card, remaining)`.
+def deal(uniform: jax.Array, deck: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Deal one card uniformly from the cards left; returns `(kind, deck left)`.
 
-    `remaining` must hold at least one card.
+    `uniform` is a number in [0, 1). The cards left stand in a row sorted by kind
+    and the card at `floor(uniform * cards left)` is dealt: its kind is the number
+    of running totals at or below that place (a float product rather than bits
+    modulo the total: CPUs have no vector integer division). An empty deck deals
+    kind 0 and goes negative, so callers that may run it dry use `deal_if`.
     """
-    # One uniform draw over the cards left, located by the running counts: cheaper
-    # than a categorical, which draws one Gumbel number per kind of card.
-    position = jax.random.randint(key, (), 0, remaining.sum())
-    card = jnp.sum(jnp.cumsum(remaining) <= position).astype(jnp.int32)
-    return card, remaining.at[card].add(-1)
+    place = uniform_integer(uniform, deck[-1])
+    # One vector comparison; measured faster under vmap than unrolling over kinds.
+    kind = jnp.sum(deck <= place).astype(jnp.int32)
+    return kind, deck - (jnp.arange(deck.shape[0]) >= kind)
 
 
-def suit(card: jax.Array) -> jax.Array:
-    return card % NUM_SUITS
+def deal_if(
+    deal_now: jax.Array, uniform: jax.Array, deck: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """`deal`, but the deck is left as it is where `deal_now` is false (the kind
+    returned then means nothing): for tasks that deal on some steps only."""
+    kind, deck_left = deal(uniform, deck)
+    return kind, jnp.where(deal_now, deck_left, deck)
 
 
-def rank(card: jax.Array) -> jax.Array:
-    return card // NUM_SUITS
-
-
-def color(card: jax.Array) -> jax.Array:
-    return card % NUM_COLORS
+def cards_left(deck: jax.Array, kind: jax.Array) -> jax.Array:
+    """How many cards of `kind` the deck holds: a difference of running totals."""
+    kinds = jnp.arange(deck.shape[0])
+    up_to_kind = jnp.sum(jnp.where(kinds == kind, deck, 0))
+    before_kind = jnp.sum(jnp.where(kinds == kind - 1, deck, 0))
+    return up_to_kind - before_kind

@@ -11,10 +11,7 @@ from flax import struct
 from gymnax.environments import environment, spaces
 
 from memorax.environments.memory import cards
-from memorax.environments.memory.higher_lower import (
-    deal_from_cumulative,
-    fresh_cumulative,
-)
+from memorax.environments.memory.arguments import one_of, positive_integer
 
 NOT_YET_SEEN = -1
 NO_PENDING_FLIP = -1
@@ -65,16 +62,8 @@ class Concentration(environment.Environment[ConcentrationState, ConcentrationPar
 
     def __init__(self, num_decks: int = 1, match_by: str = "rank"):
         super().__init__()
-        if (
-            isinstance(num_decks, bool)
-            or not isinstance(num_decks, int)
-            or num_decks < 1
-        ):
-            raise ValueError(f"num_decks must be a positive integer, got {num_decks!r}")
-        if match_by not in ("color", "rank"):
-            raise ValueError(f"match_by must be 'color' or 'rank', got {match_by!r}")
-        self.num_decks = num_decks
-        self.match_by = match_by
+        self.num_decks = positive_integer("num_decks", num_decks)
+        self.match_by = one_of("match_by", match_by, ("color", "rank"))
         self.num_cards = cards.DECK_SIZE * num_decks
         self.num_kinds = cards.NUM_COLORS if match_by == "color" else cards.NUM_RANKS
         n = self.num_cards
@@ -116,7 +105,7 @@ class Concentration(environment.Environment[ConcentrationState, ConcentrationPar
             kinds=jnp.full((self.num_cards,), NOT_YET_SEEN, jnp.int32),
             matched=jnp.zeros((self.num_cards,), bool),
             pending_flip=jnp.array(NO_PENDING_FLIP, jnp.int32),
-            kinds_left_cumulative=fresh_cumulative(self.num_kinds, per_kind),
+            kinds_left_cumulative=cards.fresh_deck(self.num_kinds, per_kind),
             time=0,
         )
         return self._observation(state.kinds, state.matched), state
@@ -128,16 +117,10 @@ class Concentration(environment.Environment[ConcentrationState, ConcentrationPar
         like a layout shuffled at reset.
         """
         unseen = state.kinds[position] == NOT_YET_SEEN
-        drawn_kind, drawn_left = deal_from_cumulative(
-            jax.random.uniform(key),
-            jnp.where(
-                unseen, state.kinds_left_cumulative, fresh_cumulative(self.num_kinds, 1)
-            ),
+        drawn_kind, kinds_left_cumulative = cards.deal_if(
+            unseen, jax.random.uniform(key), state.kinds_left_cumulative
         )
         kind = jnp.where(unseen, drawn_kind, state.kinds[position])
-        kinds_left_cumulative = jnp.where(
-            unseen, drawn_left, state.kinds_left_cumulative
-        )
         kinds = jnp.where(jnp.arange(self.num_cards) == position, kind, state.kinds)
         return kind, kinds, kinds_left_cumulative
 

@@ -2,8 +2,8 @@
 
 Two decks are dealt side by side, one card of each a step: the value deck, whose
 cards are to be counted, and the query deck, whose card names the kind (colour,
-suit or rank) to count. Both are decks of `repeat.deal`: running totals of the
-cards left by kind, each card drawn when dealt.
+suit or rank) to count. Both are decks of `cards`: running totals of the
+cards left by kind.
 """
 
 from __future__ import annotations
@@ -16,20 +16,17 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from memorax.environments.memory.arguments import one_of, positive_integer
 from memorax.environments.memory.cards import (
     DECK_SIZE,
     NUM_COLORS,
     NUM_RANKS,
     NUM_SUITS,
-)
-from memorax.environments.memory.repeat import (
     cards_left,
-    check_num_decks,
     deal,
-    deal_first,
-    plus_minus,
-    random_bits,
+    fresh_deck,
 )
+from memorax.environments.memory.repeat import plus_minus
 
 # What a card counts as, and how many kinds of it a deck has.
 NUM_KINDS = {"colors": NUM_COLORS, "suits": NUM_SUITS, "ranks": NUM_RANKS}
@@ -40,7 +37,7 @@ class CountRecallState:
     time: int
     value: jax.Array  # kind of the value card on show
     query: jax.Array  # kind asked about
-    # (kinds,) running totals of the cards left by kind (see `repeat.deal`). The
+    # (kinds,) running totals of the cards left by kind (see `cards`). The
     # answer is cards_per_kind - cards_left(value_deck, query).
     value_deck: jax.Array
     query_deck: jax.Array
@@ -69,13 +66,8 @@ class CountRecall(environment.Environment[CountRecallState, environment.EnvParam
 
     def __init__(self, num_decks: int = 1, count_by: str = "colors"):
         super().__init__()
-        check_num_decks(num_decks)
-        if count_by not in NUM_KINDS:
-            raise ValueError(
-                f"count_by must be one of {sorted(NUM_KINDS)}, got {count_by!r}"
-            )
-        self.num_decks = num_decks
-        self.count_by = count_by
+        self.num_decks = positive_integer("num_decks", num_decks)
+        self.count_by = one_of("count_by", count_by, NUM_KINDS)
         self.num_kinds = NUM_KINDS[count_by]
         self.cards_per_kind = DECK_SIZE * num_decks // self.num_kinds
         self.episode_length = DECK_SIZE * num_decks - 1
@@ -95,9 +87,11 @@ class CountRecall(environment.Environment[CountRecallState, environment.EnvParam
         return environment.EnvParams(max_steps_in_episode=self.episode_length + 1)
 
     def reset_env(self, key, params):
-        value_bits, query_bits = random_bits(key, 2)
-        value, value_deck = deal_first(value_bits, self.num_kinds, self.cards_per_kind)
-        query, query_deck = deal_first(query_bits, self.num_kinds, self.cards_per_kind)
+        # Two uniforms cost one threefry block, as one does.
+        value_uniform, query_uniform = jax.random.uniform(key, (2,))
+        deck = fresh_deck(self.num_kinds, self.cards_per_kind)
+        value, value_deck = deal(value_uniform, deck)
+        query, query_deck = deal(query_uniform, deck)
         state = CountRecallState(
             time=0,
             value=value,
@@ -109,9 +103,9 @@ class CountRecall(environment.Environment[CountRecallState, environment.EnvParam
 
     def step_env(self, key, state, action, params):
         reward = plus_minus(action == self.answer(state), self.reward_scale)
-        value_bits, query_bits = random_bits(key, 2)
-        value, value_deck = deal(value_bits, state.value_deck)
-        query, query_deck = deal(query_bits, state.query_deck)
+        value_uniform, query_uniform = jax.random.uniform(key, (2,))
+        value, value_deck = deal(value_uniform, state.value_deck)
+        query, query_deck = deal(query_uniform, state.query_deck)
         state = state.replace(
             time=state.time + 1,
             value=value,

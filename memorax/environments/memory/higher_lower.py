@@ -10,40 +10,10 @@ from flax import struct
 from gymnax.environments import environment, spaces
 
 from memorax.environments.memory import cards
+from memorax.environments.memory.arguments import positive_integer
 
 GUESS_HIGHER = 0
 GUESS_LOWER = 1
-
-
-def uniform_integer(uniform: jax.Array, size) -> jax.Array:
-    """An integer in [0, size) from a uniform number in [0, 1)."""
-    # The minimum guards against float32 rounding `uniform * size` up to `size`.
-    return jnp.minimum(jnp.floor(uniform * size), size - 1).astype(jnp.int32)
-
-
-def deal_from_cumulative(uniform: jax.Array, cumulative: jax.Array):
-    """Draw one card from those left, given a uniform number in [0, 1).
-
-    `cumulative[k]` counts the cards left of kinds 0..k (a kind is a rank, a
-    suit, a colour...): the cards left stand in a row sorted by kind, and the
-    drawn card is the one at `floor(uniform * total)`. That has the
-    distribution of `cards.deal`, but keeping the counts cumulative makes a
-    draw one comparison per kind, several times cheaper (step cost matters,
-    see cards.py). Needs at least one card left; returns `(kind, cumulative)`
-    without the drawn card.
-    """
-    position = uniform_integer(uniform, cumulative[-1])
-    # Unrolled over kinds: XLA then vectorises across a vmapped batch of envs.
-    kind = sum(
-        (cumulative[k] <= position).astype(jnp.int32)
-        for k in range(cumulative.shape[0])
-    )
-    return kind, cumulative - (jnp.arange(cumulative.shape[0]) >= kind)
-
-
-def fresh_cumulative(num_kinds: int, cards_per_kind: int) -> jax.Array:
-    """Cumulative counts (see `deal_from_cumulative`) of a full deck."""
-    return cards_per_kind * jnp.arange(1, num_kinds + 1, dtype=jnp.int32)
 
 
 @struct.dataclass
@@ -82,13 +52,7 @@ class HigherLower(environment.Environment[HigherLowerState, HigherLowerParams]):
 
     def __init__(self, num_decks: int = 1):
         super().__init__()
-        if (
-            isinstance(num_decks, bool)
-            or not isinstance(num_decks, int)
-            or num_decks < 1
-        ):
-            raise ValueError(f"num_decks must be a positive integer, got {num_decks!r}")
-        self.num_decks = num_decks
+        self.num_decks = positive_integer("num_decks", num_decks)
         self.num_cards = cards.DECK_SIZE * num_decks
 
     @property
@@ -115,18 +79,12 @@ class HigherLower(environment.Environment[HigherLowerState, HigherLowerParams]):
 
     def reset_env(self, key: jax.Array, params: HigherLowerParams):
         first_uniform, second_uniform = jax.random.uniform(key, (2,))
-        # Two distinct cards of a fresh deck, by their place in it when sorted by rank.
-        first_card = uniform_integer(first_uniform, self.num_cards)
-        second_card = uniform_integer(second_uniform, self.num_cards - 1)
-        second_card = second_card + (second_card >= first_card)
-        cards_per_rank = 4 * self.num_decks
-        current_rank = first_card // cards_per_rank
-        next_rank = second_card // cards_per_rank
-        ranks = jnp.arange(cards.NUM_RANKS)
-        ranks_left_cumulative = (
-            fresh_cumulative(cards.NUM_RANKS, cards_per_rank)
-            - (ranks >= current_rank)
-            - (ranks >= next_rank)
+        current_rank, ranks_left_cumulative = cards.deal(
+            first_uniform,
+            cards.fresh_deck(cards.NUM_RANKS, cards.NUM_SUITS * self.num_decks),
+        )
+        next_rank, ranks_left_cumulative = cards.deal(
+            second_uniform, ranks_left_cumulative
         )
         state = HigherLowerState(
             current_rank=current_rank,
@@ -148,20 +106,13 @@ class HigherLower(environment.Environment[HigherLowerState, HigherLowerParams]):
 
         # Draw the card after the revealed one, unless the deck is now empty.
         deck_empty = state.ranks_left_cumulative[-1] == 0
-        drawn_rank, drawn_left = deal_from_cumulative(
-            jax.random.uniform(key),
-            jnp.where(
-                deck_empty,
-                fresh_cumulative(cards.NUM_RANKS, 1),
-                state.ranks_left_cumulative,
-            ),
+        drawn_rank, ranks_left_cumulative = cards.deal_if(
+            ~deck_empty, jax.random.uniform(key), state.ranks_left_cumulative
         )
         state = HigherLowerState(
             current_rank=state.next_rank,
             next_rank=jnp.where(deck_empty, state.next_rank, drawn_rank),
-            ranks_left_cumulative=jnp.where(
-                deck_empty, state.ranks_left_cumulative, drawn_left
-            ),
+            ranks_left_cumulative=ranks_left_cumulative,
             time=state.time + 1,
         )
         terminated = state.time >= self.num_cards - 1

@@ -10,7 +10,8 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
-from memorax.environments.memory.battleship import cheap_uniforms
+from memorax.environments.memory.arguments import integer_in_range
+from memorax.environments.memory.uniforms import cheap_uniforms, uniform_integer
 
 # A revealed cell shows how many of its 8 neighbours hold a mine: 0 .. 8.
 NUM_COUNTS = 9
@@ -62,17 +63,12 @@ class MineSweeper(environment.Environment[EnvState, EnvParams]):
 
     def __init__(self, board_size: int = 6, num_mines: int = 6):
         super().__init__()
-        if not 2 <= board_size <= 64:
-            raise ValueError(f"board_size must be in [2, 64], got {board_size}")
+        self.board_size = integer_in_range("board_size", board_size, 2, 64)
         num_cells = board_size * board_size
-        if not 1 <= num_mines <= num_cells - 3:
-            # The repeat penalty divides by (safe cells - 2).
-            raise ValueError(
-                f"num_mines must be in [1, board_size**2 - 3] = [1, {num_cells - 3}],"
-                f" got {num_mines}"
-            )
-        self.board_size = board_size
-        self.num_mines = num_mines
+        # At most board_size**2 - 3: the repeat penalty divides by (safe cells - 2).
+        self.num_mines = integer_in_range(
+            "num_mines", num_mines, 1, num_cells - 3, " (board_size**2 - 3 at most)"
+        )
         self.num_cells = num_cells
         self.num_safe_cells = num_cells - num_mines
 
@@ -135,9 +131,7 @@ class MineSweeper(environment.Environment[EnvState, EnvParams]):
     def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
         uniforms = cheap_uniforms(key, self.num_mines + 1)
         mine_cells = _distinct_cells(uniforms[:-1], self.num_cells)
-        start = jnp.minimum(
-            jnp.floor(uniforms[-1] * self.num_cells), self.num_cells - 1
-        ).astype(jnp.int32)
+        start = uniform_integer(uniforms[-1], self.num_cells)
         state = EnvState(
             mine_cells=mine_cells,
             revealed=jnp.zeros((self.board_size, self.board_size), bool),
@@ -177,8 +171,7 @@ def _distinct_cells(uniforms: jax.Array, num_cells: int) -> jax.Array:
     one uniform per chosen cell and O(k^2) work, cheaper than shuffling every cell."""
     num_chosen = uniforms.shape[0]
     largest = jnp.arange(num_cells - num_chosen, num_cells)
-    candidates = jnp.floor(uniforms * (largest + 1)).astype(jnp.int32)
-    candidates = jnp.minimum(candidates, largest)
+    candidates = uniform_integer(uniforms, largest + 1)
     chosen = []
     for slot in range(num_chosen):
         taken = jnp.bool_(False)

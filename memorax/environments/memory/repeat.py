@@ -1,11 +1,6 @@
 """Repeat tasks: name the suit of a card dealt earlier from a shuffled deck.
 
-This module also holds the deck the card tasks deal from. Only the kind of each
-card matters (its suit here; colour, suit or rank in CountRecall), so a deck is
-the running totals of the cards left of each kind, `deck[i]` = cards of kinds
-0..i, and each card's kind is drawn when it is dealt: the distribution of dealing
-from a shuffled deck, a `reset` that costs one draw, and, unlike counts per kind,
-no prefix sum over the kinds per card dealt.
+The decks are those of `cards`: running totals of the cards left by suit.
 """
 
 from __future__ import annotations
@@ -18,50 +13,14 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
-from memorax.environments.memory.cards import DECK_SIZE, NUM_RANKS, NUM_SUITS
-
-
-def check_num_decks(num_decks: int) -> None:
-    if isinstance(num_decks, bool) or not isinstance(num_decks, int) or num_decks < 1:
-        raise ValueError(f"num_decks must be a positive integer, got {num_decks!r}")
-
-
-def random_bits(key: jax.Array, count: int = 1) -> jax.Array:
-    """`count` uniform uint32s from one call (cheaper than splitting the key)."""
-    return jax.random.bits(key, (count,), jnp.uint32)
-
-
-def deal_first(
-    bits: jax.Array, num_kinds: int, per_kind: int
-) -> tuple[jax.Array, jax.Array]:
-    """Deal from a fresh deck of `per_kind` cards of each of `num_kinds` kinds.
-
-    Every kind is equally likely, so no search is needed. `bits` is one uniform
-    uint32. Returns `(kind, deck left)`.
-    """
-    kind = (bits % num_kinds).astype(jnp.int32)
-    kinds = jnp.arange(num_kinds)
-    return kind, per_kind * (kinds + 1) - (kinds >= kind)
-
-
-def deal(bits: jax.Array, deck: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Deal one card uniformly from a non-empty `deck`; returns `(kind, deck left)`.
-
-    The bits modulo the deck size place the card (biased by under size / 2**32,
-    several times cheaper than `jax.random.randint`); its kind is the number of
-    running totals at or below that place.
-    """
-    place = (bits % deck[-1].astype(jnp.uint32)).astype(jnp.int32)
-    kind = jnp.sum(deck <= place).astype(jnp.int32)
-    return kind, deck - (jnp.arange(deck.shape[0]) >= kind)
-
-
-def cards_left(deck: jax.Array, kind: jax.Array) -> jax.Array:
-    """How many cards of `kind` the deck holds: a difference of running totals."""
-    kinds = jnp.arange(deck.shape[0])
-    upto_kind = jnp.sum(jnp.where(kinds == kind, deck, 0))
-    before_kind = jnp.sum(jnp.where(kinds == kind - 1, deck, 0))
-    return upto_kind - before_kind
+from memorax.environments.memory.arguments import integer_in_range, positive_integer
+from memorax.environments.memory.cards import (
+    DECK_SIZE,
+    NUM_RANKS,
+    NUM_SUITS,
+    deal,
+    fresh_deck,
+)
 
 
 def suit_one_hot(suit: jax.Array) -> jax.Array:
@@ -73,15 +32,37 @@ def plus_minus(correct: jax.Array, scale: float) -> jax.Array:
     return jnp.where(correct, scale, -scale).astype(jnp.float32)
 
 
+class _NameASuit(environment.Environment):
+    """What both Repeat tasks share: deal `num_decks` decks, one card a step, and
+    ask for a suit at every step until the deck is empty."""
+
+    def __init__(self, num_decks: int):
+        super().__init__()
+        self.num_decks = positive_integer("num_decks", num_decks)
+        self.episode_length = DECK_SIZE * num_decks - 1
+
+    @property
+    def num_actions(self) -> int:
+        return NUM_SUITS
+
+    @property
+    def default_params(self) -> environment.EnvParams:
+        # One step beyond the game, so the time limit never ends it first.
+        return environment.EnvParams(max_steps_in_episode=self.episode_length + 1)
+
+    def action_space(self, params) -> spaces.Discrete:
+        return spaces.Discrete(NUM_SUITS)
+
+
 @struct.dataclass
 class RepeatFirstState:
     time: int
     first_suit: jax.Array  # the answer, for the whole episode
     current_suit: jax.Array  # suit of the card on show
-    deck: jax.Array  # (4,) running totals of the cards left by suit (see `deal`)
+    deck: jax.Array  # (4,) running totals of the cards left by suit (see `cards`)
 
 
-class RepeatFirst(environment.Environment[RepeatFirstState, environment.EnvParams]):
+class RepeatFirst(_NameASuit):
     """Say the suit of the first card dealt, at every step: remember one suit.
 
     Cards from `num_decks` shuffled decks are dealt one a step.
@@ -101,28 +82,18 @@ class RepeatFirst(environment.Environment[RepeatFirstState, environment.EnvParam
     """
 
     def __init__(self, num_decks: int = 1):
-        super().__init__()
-        check_num_decks(num_decks)
-        self.num_decks = num_decks
-        self.episode_length = DECK_SIZE * num_decks - 1
+        super().__init__(num_decks)
         self.reward_scale = 1.0 / self.episode_length
 
     @property
     def name(self) -> str:
         return "RepeatFirst"
 
-    @property
-    def num_actions(self) -> int:
-        return NUM_SUITS
-
-    @property
-    def default_params(self) -> environment.EnvParams:
-        # One step beyond the game, so the time limit never ends it first.
-        return environment.EnvParams(max_steps_in_episode=self.episode_length + 1)
 
     def reset_env(self, key, params):
-        bits = random_bits(key)[0]
-        first_suit, deck = deal_first(bits, NUM_SUITS, NUM_RANKS * self.num_decks)
+        first_suit, deck = deal(
+            jax.random.uniform(key), fresh_deck(NUM_SUITS, NUM_RANKS * self.num_decks)
+        )
         state = RepeatFirstState(
             time=0, first_suit=first_suit, current_suit=first_suit, deck=deck
         )
@@ -130,7 +101,7 @@ class RepeatFirst(environment.Environment[RepeatFirstState, environment.EnvParam
 
     def step_env(self, key, state, action, params):
         reward = plus_minus(action == state.first_suit, self.reward_scale)
-        suit, deck = deal(random_bits(key)[0], state.deck)
+        suit, deck = deal(jax.random.uniform(key), state.deck)
         state = state.replace(time=state.time + 1, current_suit=suit, deck=deck)
         terminated = state.time >= self.episode_length
         return self.get_obs(state), state, reward, terminated, {}
@@ -142,23 +113,18 @@ class RepeatFirst(environment.Environment[RepeatFirstState, environment.EnvParam
     def observation_space(self, params) -> spaces.Box:
         return spaces.Box(0.0, 1.0, (NUM_SUITS + 1,), jnp.float32)
 
-    def action_space(self, params) -> spaces.Discrete:
-        return spaces.Discrete(NUM_SUITS)
-
 
 @struct.dataclass
 class RepeatPreviousState:
     time: int
     current_suit: jax.Array  # suit of the card on show
-    deck: jax.Array  # (4,) running totals of the cards left by suit (see `deal`)
+    deck: jax.Array  # (4,) running totals of the cards left by suit (see `cards`)
     # Suits of the last k cards dealt: card i (counting from 0) sits in slot i % k.
     # int8, as it is the bulk of the state that every step copies.
     recent_suits: jax.Array
 
 
-class RepeatPrevious(
-    environment.Environment[RepeatPreviousState, environment.EnvParams]
-):
+class RepeatPrevious(_NameASuit):
     """Say the suit of the card dealt k cards ago: remember the last k suits.
 
     Cards from `num_decks` shuffled decks are dealt one a step; after seeing cards
@@ -177,38 +143,20 @@ class RepeatPrevious(
     """
 
     def __init__(self, num_decks: int = 1, k: int = 4):
-        super().__init__()
-        check_num_decks(num_decks)
-        if (
-            isinstance(k, bool)
-            or not isinstance(k, int)
-            or not 1 <= k < DECK_SIZE * num_decks
-        ):
-            raise ValueError(
-                f"k must be an integer in [1, {DECK_SIZE * num_decks}) for "
-                f"{num_decks} deck(s), got {k!r}"
-            )
-        self.num_decks = num_decks
-        self.k = k
-        self.episode_length = DECK_SIZE * num_decks - 1
+        super().__init__(num_decks)
+        last_card = DECK_SIZE * num_decks - 1
+        self.k = integer_in_range("k", k, 1, last_card, f" for {num_decks} deck(s)")
         self.reward_scale = 1.0 / (DECK_SIZE * num_decks - k)
 
     @property
     def name(self) -> str:
         return "RepeatPrevious"
 
-    @property
-    def num_actions(self) -> int:
-        return NUM_SUITS
-
-    @property
-    def default_params(self) -> environment.EnvParams:
-        # One step beyond the game, so the time limit never ends it first.
-        return environment.EnvParams(max_steps_in_episode=self.episode_length + 1)
 
     def reset_env(self, key, params):
-        bits = random_bits(key)[0]
-        suit, deck = deal_first(bits, NUM_SUITS, NUM_RANKS * self.num_decks)
+        suit, deck = deal(
+            jax.random.uniform(key), fresh_deck(NUM_SUITS, NUM_RANKS * self.num_decks)
+        )
         recent_suits = jnp.where(jnp.arange(self.k) == 0, suit, 0).astype(jnp.int8)
         state = RepeatPreviousState(
             time=0, current_suit=suit, deck=deck, recent_suits=recent_suits
@@ -223,7 +171,7 @@ class RepeatPrevious(
         answer = jnp.sum(jnp.where(in_slot, state.recent_suits, 0))
         scored = plus_minus(action == answer, self.reward_scale)
         reward = jnp.where(cards_seen >= self.k, scored, jnp.float32(0.0))
-        suit, deck = deal(random_bits(key)[0], state.deck)
+        suit, deck = deal(jax.random.uniform(key), state.deck)
         state = state.replace(
             time=state.time + 1,
             current_suit=suit,
@@ -238,9 +186,6 @@ class RepeatPrevious(
 
     def observation_space(self, params) -> spaces.Box:
         return spaces.Box(0.0, 1.0, (NUM_SUITS,), jnp.float32)
-
-    def action_space(self, params) -> spaces.Discrete:
-        return spaces.Discrete(NUM_SUITS)
 
 
 ENVIRONMENTS: dict[str, Callable] = {

@@ -14,8 +14,6 @@ program serves every difficulty of a task.
 from __future__ import annotations
 
 import functools
-import math
-import numbers
 
 import jax
 import jax.numpy as jnp
@@ -23,22 +21,7 @@ from flax import struct
 from gymnax.environments import environment, spaces
 from gymnax.environments.classic_control import cartpole, pendulum
 
-
-def _positive_int(name: str, value) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _noise_scale(value) -> float:
-    if (
-        not isinstance(value, numbers.Real)
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ValueError(f"noise_sigma must be a finite number >= 0, got {value!r}")
-    return float(value)
+from memorax.environments.memory.arguments import non_negative_float, positive_integer
 
 
 class _PartiallyObservedControl(environment.Environment):
@@ -52,7 +35,7 @@ class _PartiallyObservedControl(environment.Environment):
     def __init__(self, physics: environment.Environment, max_episode_length: int):
         super().__init__()
         self.physics = physics
-        self.max_episode_length = _positive_int("max_episode_length", max_episode_length)
+        self.max_episode_length = positive_integer("max_episode_length", max_episode_length)
 
     @property
     def default_params(self):
@@ -89,7 +72,7 @@ class _ObservationNoise:
 
     def __init__(self, noise_sigma: float = 0.1, max_episode_length: int = 200):
         super().__init__(max_episode_length)
-        self.noise_sigma = _noise_scale(noise_sigma)
+        self.noise_sigma = non_negative_float("noise_sigma", noise_sigma)
 
     @property
     def default_params(self):

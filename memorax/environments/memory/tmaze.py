@@ -9,12 +9,13 @@ the cue must be held and nothing else.
 from __future__ import annotations
 
 import functools
-import numbers
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
+
+from memorax.environments.memory.arguments import integer_at_least
 
 UP, DOWN, FORWARD, BACK = 0, 1, 2, 3
 # Steps allowed beyond the shortest path (corridor_length moves and one turn).
@@ -57,13 +58,7 @@ class TMaze(environment.Environment[TMazeState, TMazeParams]):
 
     def __init__(self, corridor_length: int = 10):
         super().__init__()
-        if (
-            not isinstance(corridor_length, numbers.Integral)
-            or isinstance(corridor_length, bool)
-            or corridor_length < 1
-        ):
-            raise ValueError(f"corridor_length must be an integer >= 1, got {corridor_length!r}")
-        self.corridor_length = int(corridor_length)
+        self.corridor_length = integer_at_least("corridor_length", corridor_length, 1)
 
     @property
     def name(self) -> str:
