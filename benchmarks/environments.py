@@ -21,6 +21,7 @@ import time
 from functools import partial
 
 import jax
+import jax.numpy as jnp
 
 from memorax.environments import make, memory_ids, registered_ids
 from memorax.environments.registry import _NEEDS_DOWNLOAD
@@ -31,9 +32,9 @@ REFERENCE = "CartPole-v1"
 
 @partial(jax.jit, static_argnames=("env", "num_envs", "num_steps"))
 def random_rollout(env, params, key, num_envs: int, num_steps: int):
-    """`num_steps` vmapped random-action steps; returns the summed reward (kept live)."""
+    """`num_steps` vmapped random-action steps; returns a sum that keeps them live."""
     reset_key, key = jax.random.split(key)
-    obs, state = jax.vmap(env.reset, in_axes=(0, None))(
+    _, state = jax.vmap(env.reset, in_axes=(0, None))(
         jax.random.split(reset_key, num_envs), params
     )
     action_space = env.action_space(params)
@@ -42,10 +43,12 @@ def random_rollout(env, params, key, num_envs: int, num_steps: int):
         state, total = carry
         action_key, env_key = jax.random.split(step_key)
         action = jax.vmap(action_space.sample)(jax.random.split(action_key, num_envs))
-        _, state, reward, _, _, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+        obs, state, reward, _, _, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
             jax.random.split(env_key, num_envs), state, action, params
         )
-        return (state, total + reward.sum()), None
+        # Observations count too: a sum of rewards alone can leave the dynamics dead
+        # code (MountainCar's reward is -1 whatever happens).
+        return (state, total + reward.sum() + obs.astype(jnp.float32).sum()), None
 
     (_, total), _ = jax.lax.scan(step, (state, 0.0), jax.random.split(key, num_steps))
     return total
