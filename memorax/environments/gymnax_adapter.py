@@ -57,6 +57,10 @@ class GymnaxAdapter:
     def __init__(self, env, env_id: str):
         self._env = env
         self._env_id = env_id
+        # The dtype the observations really have (Catch declares int32, emits float32).
+        self._observation_dtype = jax.eval_shape(
+            env.reset, jax.random.key(0), env.default_params
+        )[0].dtype
 
     def __getattr__(self, name):
         return getattr(self._env, name)
@@ -81,8 +85,7 @@ class GymnaxAdapter:
     def observation_space(self, params):
         space = self._env.observation_space(params)
         fix = _OBSERVATION_BOUNDS.get(self._env_id)
-        # Catch declares int32 observations and emits float32 ones.
-        emitted = jax.eval_shape(self._env.reset, jax.random.key(0), params)[0].dtype
+        emitted = self._observation_dtype
         if fix is None and emitted == space.dtype:
             return space
         low = jnp.broadcast_to(jnp.asarray(space.low, jnp.float32), space.shape)
