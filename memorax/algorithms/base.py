@@ -1,0 +1,191 @@
+"""What every algorithm shares: the compiled `init` / `train` / `warmup` / `evaluate`.
+
+An algorithm supplies one training iteration (act for a few steps, then learn) and a
+few ways to use its networks; this class turns them into the seed's contract:
+
+    key, state = agent.init(key)
+    key, state, transitions = agent.train(key, state, num_steps=1000)
+    key, state = agent.warmup(key, state, num_steps=1000)
+    key, metrics = agent.evaluate(key, state, num_episodes=10)
+
+Each call is one compiled program (a `lax.scan` over iterations, no python loop per
+step), pure in its arguments, so `jax.vmap` over keys and states trains several seeds
+at once: `jax.vmap(lambda k, s: agent.train(k, s, num_steps=1000))(keys, states)`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from memorax.algorithms.environment_loop import EnvironmentLoop, LoopState
+from memorax.algorithms.evaluation import run_episodes
+from memorax.algorithms.metrics import EpisodeTally
+from memorax.algorithms.transition import Transition
+from memorax.networks import Network
+from memorax.networks.network import initial_state
+
+
+def require_network(owner: str, argument: str, value, heads: tuple, action_space=None):
+    """Check a network argument and its head at construction, with the argument's name."""
+    if not isinstance(value, Network):
+        raise TypeError(f"{owner}: {argument} must be a memorax Network, got {type(value).__name__}.")
+    if not isinstance(value.head, heads):
+        names = " or ".join(h.__name__ for h in heads)
+        raise TypeError(f"{owner}: {argument} needs a {names} head, got {type(value.head).__name__}.")
+
+
+def require_optimizer(owner: str, argument: str, value):
+    if not isinstance(value, optax.GradientTransformation):
+        raise TypeError(
+            f"{owner}: {argument} must be an optax optimizer (e.g. optax.adam(3e-4)), got {type(value).__name__}."
+        )
+
+
+def iterations_for(owner: str, num_steps: int, steps_per_iteration: int) -> int:
+    """Whole iterations covering `num_steps` env steps (rounded up)."""
+    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 0:
+        raise ValueError(f"{owner}: num_steps must be a whole number of env steps >= 0, got {num_steps!r}.")
+    return math.ceil(num_steps / steps_per_iteration)
+
+
+def has_memory(carry) -> bool:
+    return bool(jax.tree.leaves(carry))
+
+
+class Algorithm:
+    """Base of the algorithms. Subclasses set `self.environment` (an EnvironmentLoop),
+    `self.networks` (the nnx graph of their networks), `self.steps_per_iteration` and
+    implement `_initial_state`, `_iteration`, `_initial_carry`, `_next_carry` and
+    `_deterministic_action`; replay algorithms also `_store`."""
+
+    def __init__(self, env, env_params, num_envs: int, networks):
+        self.environment = EnvironmentLoop(env, env_params, num_envs)
+        self.networks = networks
+        # Built once here, so bad networks fail at construction; `init` rebuilds them
+        # from its own key (pure, so it runs under jit and vmap).
+        self.graphdef, _ = initial_state(
+            networks, jax.random.key(0), self.environment.observation_space, self.environment.action_space
+        )
+        self._init = jax.jit(self._init_impl)
+        self._train = jax.jit(self._train_impl, static_argnums=2)
+        self._warmup = jax.jit(self._warmup_impl, static_argnums=2)
+        self._evaluate = jax.jit(self._evaluate_impl, static_argnums=2)
+
+    # The seed's contract -------------------------------------------------------------
+
+    def init(self, key):
+        """Fresh parameters, optimizer states and environments: `(key, state)`."""
+        return self._init(key)
+
+    def train(self, key, state, num_steps: int):
+        """Act and learn for `num_steps` env steps (rounded up to whole iterations of
+        `num_envs x rollout` steps): `(key, state, transitions)`. `transitions` are the
+        last iteration's, batch-first; `transitions.info["metrics"]` holds the losses,
+        diagnostics and episode statistics averaged over the whole call."""
+        iterations = iterations_for(type(self).__name__, num_steps, self.steps_per_iteration)
+        return self._train(key, state, iterations)
+
+    def warmup(self, key, state, num_steps: int):
+        """Step the environments with uniformly random actions for `num_steps` env
+        steps (rounded up to whole batches of `num_envs`), without learning; replay
+        algorithms store these steps. `(key, state)`."""
+        steps = iterations_for(type(self).__name__, num_steps, self.environment.num_envs)
+        return self._warmup(key, state, steps)
+
+    def evaluate(self, key, state, num_episodes: int = 10):
+        """Run the deterministic policy for one episode on each of `num_episodes` fresh
+        environments: `(key, metrics)` with mean_return, std_return, mean_length,
+        std_length and the per-episode values. The training state is not touched."""
+        if isinstance(num_episodes, bool) or not isinstance(num_episodes, int) or num_episodes < 1:
+            raise ValueError(f"{type(self).__name__}: num_episodes must be a positive integer, got {num_episodes!r}.")
+        return self._evaluate(key, state, num_episodes)
+
+    # Shared machinery ----------------------------------------------------------------
+
+    def merged(self, params):
+        """The networks with `params`, for use inside a traced function."""
+        return nnx.merge(self.graphdef, params)
+
+    def fresh_parameters(self, key):
+        _, params = initial_state(
+            self.networks, key, self.environment.observation_space, self.environment.action_space
+        )
+        return params
+
+    def _init_impl(self, key):
+        key, params_key, env_key = jax.random.split(key, 3)
+        state = self._initial_state(params_key, env_key)
+        return key, state
+
+    def _train_impl(self, key, state, iterations: int):
+        key, train_key = jax.random.split(key)
+        keys = jax.random.split(train_key, max(iterations, 1))
+        _, last, metric_shapes = jax.eval_shape(self._iteration, keys[0], state)
+        zeros = lambda tree: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), tree)  # noqa: E731
+
+        def one_iteration(carry, iteration_key):
+            state, _, tally, metric_sums = carry
+            state, transitions, metrics = self._iteration(iteration_key, state)
+            metric_sums = jax.tree.map(jnp.add, metric_sums, metrics)
+            return (state, transitions, tally.add(transitions), metric_sums), None
+
+        initial = (state, zeros(last), EpisodeTally.empty(), zeros(metric_shapes))
+        (state, transitions, tally, metric_sums), _ = jax.lax.scan(one_iteration, initial, keys[:iterations])
+        metrics = jax.tree.map(lambda total: total / max(iterations, 1), metric_sums)
+        metrics = {**metrics, **tally.summary(), "env_steps": state.step}
+        return key, state, transitions.replace(info={**transitions.info, "metrics": metrics})
+
+    def _warmup_impl(self, key, state, steps: int):
+        key, warmup_key = jax.random.split(key)
+
+        def one_step(state, step_key):
+            action_key, env_key = jax.random.split(step_key)
+            action = self.environment.random_actions(action_key)
+            carry = self._next_carry(state, state.loop, action)
+            loop, transition = self.environment.step(env_key, state.loop, action, carry)
+            state = self._store(state, transition)
+            return state.replace(loop=loop, step=state.step + self.environment.num_envs), None
+
+        state, _ = jax.lax.scan(one_step, state, jax.random.split(warmup_key, steps))
+        return key, state
+
+    def _evaluate_impl(self, key, state, num_episodes: int):
+        key, evaluation_key = jax.random.split(key)
+        carry = self._initial_carry(state, num_episodes)
+        metrics = run_episodes(
+            self.environment,
+            evaluation_key,
+            num_episodes,
+            carry,
+            lambda loop: self._deterministic_action(state, loop),
+        )
+        return key, metrics
+
+    def _store(self, state, transition: Transition):
+        """Keep a warmup step (replay algorithms); on-policy ones keep nothing."""
+        return state
+
+    # Hooks ---------------------------------------------------------------------------
+
+    def _initial_state(self, params_key, env_key):
+        raise NotImplementedError
+
+    def _iteration(self, key, state):
+        """One round of acting and learning: `(state, transitions, metrics)`."""
+        raise NotImplementedError
+
+    def _initial_carry(self, state, batch_size: int):
+        raise NotImplementedError
+
+    def _next_carry(self, state, loop: LoopState, action):
+        """The carries after the networks saw `loop`'s observation (for warmup)."""
+        raise NotImplementedError
+
+    def _deterministic_action(self, state, loop: LoopState):
+        """The greedy / mean action and the carries after it: `(action, carry)`."""
+        raise NotImplementedError

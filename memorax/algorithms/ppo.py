@@ -1,0 +1,338 @@
+"""Proximal Policy Optimisation (Schulman et al., 2017) for recurrent and memoryless
+networks, discrete and continuous actions.
+
+Shape of one iteration (PureJaxRL's, with recurrent sequences): act `rollout_length`
+steps in `num_envs` environments, storing the networks' carry at the start of every
+training sequence; compute GAE advantages; then `num_epochs` passes over the rollout
+in `num_minibatches` minibatches of whole sequences, each replayed from its stored
+carry (its first `burn_in` steps only refresh the carry and carry no loss).
+
+Two optimizers, one per network: `actor_optimizer` updates every parameter the actor
+uses, parameters it shares with the critic included (they receive the gradient of the
+whole loss, policy + value + entropy); `critic_optimizer` updates the critic's own
+parameters. Gradients are clipped jointly to `max_grad_norm` before either step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx, struct
+
+from memorax.algorithms import config as checks
+from memorax.algorithms.base import Algorithm, has_memory, require_network, require_optimizer
+from memorax.algorithms.environment_loop import LoopState, one_step
+from memorax.algorithms.metrics import mean_over_leading_axes
+from memorax.algorithms.optimizers import per_network_optimizer
+from memorax.algorithms.returns import generalized_advantage_estimation
+from memorax.networks.distributions import SquashedNormal
+from memorax.networks.heads import Categorical, Gaussian, SquashedGaussian, VNetwork
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """PPO's hyper-parameters; defaults follow PureJaxRL / CleanRL for CartPole.
+
+    `sequence_length`: steps per training sequence; None means the whole rollout for
+    networks with memory and single steps for memoryless ones. `burn_in`: leading
+    steps of each sequence that only refresh the carry. `value_clip_coef` None turns
+    value clipping off; `target_kl` None never stops an update early, otherwise the
+    rest of the iteration's minibatches are skipped once a minibatch's approximate
+    KL divergence exceeds it.
+    """
+
+    num_envs: int = 8
+    rollout_length: int = 128
+    num_epochs: int = 4
+    num_minibatches: int = 4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_coef: float = 0.2
+    value_clip_coef: float | None = 0.2
+    value_coef: float = 0.5
+    entropy_coef: float = 0.01
+    max_grad_norm: float | None = 0.5
+    normalize_advantages: bool = True
+    target_kl: float | None = None
+    sequence_length: int | None = None
+    burn_in: int = 0
+
+    def __post_init__(self):
+        checks.check_types(self)
+        checks.positive(self, "num_envs", "rollout_length", "num_epochs", "num_minibatches", "clip_coef")
+        checks.in_unit_interval(self, "gamma", "gae_lambda")
+        checks.non_negative(self, "value_coef", "entropy_coef", "burn_in", "value_clip_coef")
+        for field in ("max_grad_norm", "target_kl", "sequence_length"):
+            value = getattr(self, field)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+                checks.fail(self, field, "must be a positive number or None")
+        if self.sequence_length is not None and not isinstance(self.sequence_length, int):
+            checks.fail(self, "sequence_length", "must be an integer or None")
+
+
+@struct.dataclass
+class PPOState:
+    """Everything training changes; a plain pytree (orbax saves and restores it)."""
+
+    step: jax.Array  # env steps taken so far
+    params: nnx.State  # of (actor, critic): shared modules once, under the actor
+    optimizer_state: Any  # actor's and critic's optimizers (see per_network_optimizer)
+    loop: LoopState  # carry = (actor carry, critic carry)
+
+
+@struct.dataclass
+class _Rollout:
+    """One iteration's experience as training sequences, batch-first (sequence, time)."""
+
+    observation: jax.Array
+    episode_start: jax.Array
+    previous_action: jax.Array
+    previous_reward: jax.Array
+    action: jax.Array
+    log_prob: jax.Array
+    value: jax.Array
+    advantage: jax.Array
+    target: jax.Array
+    carry: Any  # at each sequence's first step
+    loss_mask: jax.Array  # False on burn-in steps
+
+
+def tree_select(condition, on_true, on_false):
+    return jax.tree.map(lambda a, b: jnp.where(condition, a, b), on_true, on_false)
+
+
+def masked_mean(x, mask):
+    return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+class PPO(Algorithm):
+    """`PPO(cfg, env, env_params, actor, critic, actor_optimizer, critic_optimizer)`.
+
+    `actor` is a Network with a Categorical (discrete actions) or Gaussian /
+    SquashedGaussian (continuous) head; `critic` a Network with a VNetwork head. The
+    two may share modules (seed: "Parameter Sharing").
+    """
+
+    def __init__(self, cfg: PPOConfig, env, env_params, actor, critic, actor_optimizer, critic_optimizer):
+        if not isinstance(cfg, PPOConfig):
+            raise TypeError(f"PPO: cfg must be a PPOConfig, got {type(cfg).__name__}.")
+        require_network("PPO", "actor", actor, (Categorical, Gaussian, SquashedGaussian))
+        require_network("PPO", "critic", critic, (VNetwork,))
+        require_optimizer("PPO", "actor_optimizer", actor_optimizer)
+        require_optimizer("PPO", "critic_optimizer", critic_optimizer)
+        self.cfg = cfg
+        self.optimizer = per_network_optimizer((actor_optimizer, critic_optimizer), cfg.max_grad_norm)
+        super().__init__(env, env_params, cfg.num_envs, (actor, critic))
+        built_actor, built_critic = nnx.merge(self.graphdef, self.fresh_parameters(jax.random.key(0)))
+        recurrent = has_memory(built_actor.initialize_carry(1)) or has_memory(built_critic.initialize_carry(1))
+        self.sequence_length = cfg.sequence_length or (cfg.rollout_length if recurrent else 1)
+        self._check_sequences()
+        self.steps_per_iteration = cfg.num_envs * cfg.rollout_length
+
+    def _check_sequences(self):
+        cfg, length = self.cfg, self.sequence_length
+        if cfg.rollout_length % length:
+            checks.fail(cfg, "sequence_length", f"must divide rollout_length={cfg.rollout_length} (using {length})")
+        if cfg.burn_in >= length:
+            checks.fail(cfg, "burn_in", f"must be shorter than the training sequences ({length} steps)")
+        sequences = cfg.num_envs * (cfg.rollout_length // length)
+        if sequences % cfg.num_minibatches:
+            checks.fail(
+                cfg,
+                "num_minibatches",
+                f"must divide the {sequences} training sequences of an iteration "
+                f"(num_envs={cfg.num_envs} x rollout_length={cfg.rollout_length} / sequence_length={length})",
+            )
+
+    # Acting --------------------------------------------------------------------------
+
+    def _initial_carry(self, state, batch_size: int):
+        actor, critic = self.merged(state.params)
+        return actor.initialize_carry(batch_size), critic.initialize_carry(batch_size)
+
+    def _initial_state(self, params_key, env_key):
+        params = self.fresh_parameters(params_key)
+        state = PPOState(
+            step=jnp.int32(0),
+            params=params,
+            optimizer_state=self.optimizer.init(params),
+            loop=None,
+        )
+        carry = self._initial_carry(state, self.cfg.num_envs)
+        return state.replace(loop=self.environment.reset(env_key, carry))
+
+    def _policy_and_value(self, params, loop: LoopState):
+        actor, critic = self.merged(params)
+        inputs = self.environment.network_inputs(loop)
+        actor_carry, policy = actor(*inputs, loop.carry[0])
+        critic_carry, value = critic(*inputs, loop.carry[1])
+        return policy, value[:, 0], (actor_carry, critic_carry)
+
+    def _next_carry(self, state, loop, action):
+        return self._policy_and_value(state.params, loop)[2]
+
+    def _deterministic_action(self, state, loop):
+        actor, _ = self.merged(state.params)
+        actor_carry, policy = actor(*self.environment.network_inputs(loop), loop.carry[0])
+        return policy.mode()[:, 0], (actor_carry, loop.carry[1])
+
+    def _final_values(self, params, transition, critic_carry):
+        """Values of the observations episodes were truncated at (0 elsewhere)."""
+
+        def value_of_final_observation():
+            _, critic = self.merged(params)
+            action = transition.action.astype(self.environment.action_dtype)
+            batch = transition.reward.shape[0]
+            _, value = critic(
+                one_step(transition.final_observation),
+                jnp.zeros((batch, 1), bool),
+                one_step(action),
+                one_step(transition.reward),
+                critic_carry,
+            )
+            return jnp.where(transition.truncated, value[:, 0], 0.0)
+
+        zeros = lambda: jnp.zeros_like(transition.reward)  # noqa: E731
+        return jax.lax.cond(jnp.any(transition.truncated), value_of_final_observation, zeros)
+
+    def _rollout(self, key, state: PPOState):
+        """Act for rollout_length steps; returns the new loop and time-major records."""
+        cfg, length = self.cfg, self.sequence_length
+
+        def env_step(loop, step_key):
+            action_key, env_key = jax.random.split(step_key)
+            policy, value, carry = self._policy_and_value(state.params, loop)
+            action = policy.sample(seed=action_key)
+            log_prob = policy.log_prob(action)[:, 0]
+            action = action[:, 0]
+            loop, transition = self.environment.step(env_key, loop, action, carry)
+            final_value = self._final_values(state.params, transition, carry[1])
+            return loop, (transition, log_prob, value, final_value)
+
+        def sequence(loop, step_keys):
+            start_carry = loop.carry
+            loop, records = jax.lax.scan(env_step, loop, step_keys)
+            return loop, (start_carry, records)
+
+        keys = jax.random.split(key, cfg.rollout_length).reshape(cfg.rollout_length // length, length)
+        loop, (start_carries, records) = jax.lax.scan(sequence, state.loop, keys)
+        merge_time = lambda x: x.reshape((cfg.rollout_length,) + x.shape[2:])  # noqa: E731
+        return loop, start_carries, jax.tree.map(merge_time, records)
+
+    # Learning ------------------------------------------------------------------------
+
+    def _training_sequences(self, state, loop, start_carries, records) -> tuple[_Rollout, Any]:
+        cfg, length = self.cfg, self.sequence_length
+        transitions, log_prob, value, final_value = records
+        _, last_value, _ = self._policy_and_value(state.params, loop)
+        next_value = jnp.concatenate([value[1:], last_value[None]], axis=0)
+        next_value = jnp.where(transitions.truncated, final_value, next_value)
+        advantage, target = generalized_advantage_estimation(
+            transitions.reward,
+            value,
+            next_value,
+            transitions.terminated,
+            transitions.truncated,
+            cfg.gamma,
+            cfg.gae_lambda,
+        )
+        chunks = cfg.rollout_length // length
+
+        def to_sequences(x):  # (T, N, ...) -> (chunks * N, length, ...)
+            x = x.reshape((chunks, length) + x.shape[1:])
+            x = jnp.swapaxes(x, 1, 2)
+            return x.reshape((chunks * cfg.num_envs, length) + x.shape[3:])
+
+        flat_carry = jax.tree.map(lambda c: c.reshape((chunks * cfg.num_envs,) + c.shape[2:]), start_carries)
+        rollout = _Rollout(
+            observation=to_sequences(transitions.observation),
+            episode_start=to_sequences(transitions.episode_start),
+            previous_action=to_sequences(transitions.previous_action),
+            previous_reward=to_sequences(transitions.previous_reward),
+            action=to_sequences(transitions.action),
+            log_prob=to_sequences(log_prob),
+            value=to_sequences(value),
+            advantage=to_sequences(advantage),
+            target=to_sequences(target),
+            carry=flat_carry,
+            loss_mask=jnp.broadcast_to(jnp.arange(length) >= cfg.burn_in, (chunks * cfg.num_envs, length)),
+        )
+        batch_first = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), transitions)
+        return rollout, batch_first
+
+    def _loss(self, params, batch: _Rollout):
+        cfg = self.cfg
+        actor, critic = self.merged(params)
+        inputs = (batch.observation, batch.episode_start, batch.previous_action, batch.previous_reward)
+        _, policy = actor(*inputs, batch.carry[0])
+        _, value = critic(*inputs, batch.carry[1])
+        mask = batch.loss_mask.astype(jnp.float32)
+        log_prob = policy.log_prob(batch.action)
+        log_ratio = log_prob - batch.log_prob
+        ratio = jnp.exp(log_ratio)
+        advantage = batch.advantage
+        if cfg.normalize_advantages:
+            mean = masked_mean(advantage, mask)
+            std = jnp.sqrt(masked_mean((advantage - mean) ** 2, mask))
+            advantage = (advantage - mean) / (std + 1e-8)
+        clipped_ratio = jnp.clip(ratio, 1.0 - cfg.clip_coef, 1.0 + cfg.clip_coef)
+        policy_loss = masked_mean(-jnp.minimum(ratio * advantage, clipped_ratio * advantage), mask)
+        value_error = (value - batch.target) ** 2
+        if cfg.value_clip_coef is not None:
+            clipped_value = batch.value + jnp.clip(value - batch.value, -cfg.value_clip_coef, cfg.value_clip_coef)
+            value_error = jnp.maximum(value_error, (clipped_value - batch.target) ** 2)
+        value_loss = 0.5 * masked_mean(value_error, mask)
+        if isinstance(policy, SquashedNormal):  # no closed form: estimate from the batch's actions
+            entropy = masked_mean(-log_prob, mask)
+        else:
+            entropy = masked_mean(policy.entropy(), mask)
+        loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
+        metrics = {
+            "loss": loss,
+            "policy_loss": policy_loss,
+            "value_loss": value_loss,
+            "entropy": entropy,
+            "approx_kl": masked_mean((ratio - 1.0) - log_ratio, mask),
+            "clip_fraction": masked_mean((jnp.abs(ratio - 1.0) > cfg.clip_coef).astype(jnp.float32), mask),
+            "value": masked_mean(value, mask),
+        }
+        return loss, metrics
+
+    def _apply_gradients(self, state: PPOState, grads):
+        updates, optimizer_state = self.optimizer.update(grads, state.optimizer_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        return state.replace(params=params, optimizer_state=optimizer_state), optax.global_norm(grads)
+
+    def _update(self, state: PPOState, rollout: _Rollout, key):
+        cfg = self.cfg
+        num_sequences = rollout.loss_mask.shape[0]
+
+        def minibatch_step(carry, indices):
+            state, stopped = carry
+            batch = jax.tree.map(lambda x: x[indices], rollout)
+            (_, metrics), grads = jax.value_and_grad(self._loss, has_aux=True)(state.params, batch)
+            updated, grad_norm = self._apply_gradients(state, grads)
+            too_far = False if cfg.target_kl is None else metrics["approx_kl"] > cfg.target_kl
+            apply = jnp.logical_and(jnp.logical_not(stopped), jnp.logical_not(too_far))
+            state = tree_select(apply, updated, state)
+            metrics = {**metrics, "grad_norm": grad_norm, "updates_applied": apply.astype(jnp.float32)}
+            return (state, jnp.logical_or(stopped, too_far)), metrics
+
+        def epoch(carry, epoch_key):
+            order = jax.random.permutation(epoch_key, num_sequences)
+            return jax.lax.scan(minibatch_step, carry, order.reshape(cfg.num_minibatches, -1))
+
+        (state, _), metrics = jax.lax.scan(epoch, (state, jnp.bool_(False)), jax.random.split(key, cfg.num_epochs))
+        return state, mean_over_leading_axes(metrics, 2)
+
+    def _iteration(self, key, state: PPOState):
+        rollout_key, update_key = jax.random.split(key)
+        loop, start_carries, records = self._rollout(rollout_key, state)
+        rollout, transitions = self._training_sequences(state, loop, start_carries, records)
+        state = state.replace(loop=loop, step=state.step + self.steps_per_iteration)
+        state, metrics = self._update(state, rollout, update_key)
+        return state, transitions, metrics
