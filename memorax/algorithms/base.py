@@ -33,10 +33,14 @@ from memorax.networks.network import initial_state
 def require_network(owner: str, argument: str, value, heads: tuple, action_space=None):
     """Check a network argument and its head at construction, with the argument's name."""
     if not isinstance(value, Network):
-        raise TypeError(f"{owner}: {argument} must be a memorax Network, got {type(value).__name__}.")
+        raise TypeError(
+            f"{owner}: {argument} must be a memorax Network, got {type(value).__name__}."
+        )
     if not isinstance(value.head, heads):
         names = " or ".join(h.__name__ for h in heads)
-        raise TypeError(f"{owner}: {argument} needs a {names} head, got {type(value.head).__name__}.")
+        raise TypeError(
+            f"{owner}: {argument} needs a {names} head, got {type(value.head).__name__}."
+        )
 
 
 def require_optimizer(owner: str, argument: str, value):
@@ -49,7 +53,9 @@ def require_optimizer(owner: str, argument: str, value):
 def iterations_for(owner: str, num_steps: int, steps_per_iteration: int) -> int:
     """Whole iterations covering `num_steps` env steps (rounded up)."""
     if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 0:
-        raise ValueError(f"{owner}: num_steps must be a whole number of env steps >= 0, got {num_steps!r}.")
+        raise ValueError(
+            f"{owner}: num_steps must be a whole number of env steps >= 0, got {num_steps!r}."
+        )
     return math.ceil(num_steps / steps_per_iteration)
 
 
@@ -69,7 +75,10 @@ class Algorithm:
         # Built once here, so bad networks fail at construction; `init` rebuilds them
         # from its own key (pure, so it runs under jit and vmap).
         self.graphdef, _ = initial_state(
-            networks, jax.random.key(0), self.environment.observation_space, self.environment.action_space
+            networks,
+            jax.random.key(0),
+            self.environment.observation_space,
+            self.environment.action_space,
         )
         self._init = jax.jit(self._init_impl)
         self._train = jax.jit(self._train_impl, static_argnums=2)
@@ -87,22 +96,32 @@ class Algorithm:
         `num_envs x rollout` steps): `(key, state, transitions)`. `transitions` are the
         last iteration's, batch-first; `transitions.info["metrics"]` holds the losses,
         diagnostics and episode statistics averaged over the whole call."""
-        iterations = iterations_for(type(self).__name__, num_steps, self.steps_per_iteration)
+        iterations = iterations_for(
+            type(self).__name__, num_steps, self.steps_per_iteration
+        )
         return self._train(key, state, iterations)
 
     def warmup(self, key, state, num_steps: int):
         """Step the environments with uniformly random actions for `num_steps` env
         steps (rounded up to whole batches of `num_envs`), without learning; replay
         algorithms store these steps. `(key, state)`."""
-        steps = iterations_for(type(self).__name__, num_steps, self.environment.num_envs)
+        steps = iterations_for(
+            type(self).__name__, num_steps, self.environment.num_envs
+        )
         return self._warmup(key, state, steps)
 
     def evaluate(self, key, state, num_episodes: int = 10):
         """Run the deterministic policy for one episode on each of `num_episodes` fresh
         environments: `(key, metrics)` with mean_return, std_return, mean_length,
         std_length and the per-episode values. The training state is not touched."""
-        if isinstance(num_episodes, bool) or not isinstance(num_episodes, int) or num_episodes < 1:
-            raise ValueError(f"{type(self).__name__}: num_episodes must be a positive integer, got {num_episodes!r}.")
+        if (
+            isinstance(num_episodes, bool)
+            or not isinstance(num_episodes, int)
+            or num_episodes < 1
+        ):
+            raise ValueError(
+                f"{type(self).__name__}: num_episodes must be a positive integer, got {num_episodes!r}."
+            )
         return self._evaluate(key, state, num_episodes)
 
     # Shared machinery ----------------------------------------------------------------
@@ -113,7 +132,10 @@ class Algorithm:
 
     def fresh_parameters(self, key):
         _, params = initial_state(
-            self.networks, key, self.environment.observation_space, self.environment.action_space
+            self.networks,
+            key,
+            self.environment.observation_space,
+            self.environment.action_space,
         )
         return params
 
@@ -126,7 +148,7 @@ class Algorithm:
         key, train_key = jax.random.split(key)
         keys = jax.random.split(train_key, max(iterations, 1))
         _, last, metric_shapes = jax.eval_shape(self._iteration, keys[0], state)
-        zeros = lambda tree: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), tree)  # noqa: E731
+        zeros = lambda tree: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), tree)
 
         def one_iteration(carry, iteration_key):
             state, _, tally, metric_sums = carry
@@ -135,10 +157,16 @@ class Algorithm:
             return (state, transitions, tally.add(transitions), metric_sums), None
 
         initial = (state, zeros(last), EpisodeTally.empty(), zeros(metric_shapes))
-        (state, transitions, tally, metric_sums), _ = jax.lax.scan(one_iteration, initial, keys[:iterations])
+        (state, transitions, tally, metric_sums), _ = jax.lax.scan(
+            one_iteration, initial, keys[:iterations]
+        )
         metrics = jax.tree.map(lambda total: total / max(iterations, 1), metric_sums)
         metrics = {**metrics, **tally.summary(), "env_steps": state.step}
-        return key, state, transitions.replace(info={**transitions.info, "metrics": metrics})
+        return (
+            key,
+            state,
+            transitions.replace(info={**transitions.info, "metrics": metrics}),
+        )
 
     def _warmup_impl(self, key, state, steps: int):
         key, warmup_key = jax.random.split(key)
@@ -149,7 +177,9 @@ class Algorithm:
             carry = self._next_carry(state, state.loop, action)
             loop, transition = self.environment.step(env_key, state.loop, action, carry)
             state = self._store(state, transition)
-            return state.replace(loop=loop, step=state.step + self.environment.num_envs), None
+            return state.replace(
+                loop=loop, step=state.step + self.environment.num_envs
+            ), None
 
         state, _ = jax.lax.scan(one_step, state, jax.random.split(warmup_key, steps))
         return key, state

@@ -11,16 +11,22 @@ class ConfigError(ValueError):
 
 
 def fail(config, field: str, reason: str):
-    raise ConfigError(f"{type(config).__name__}.{field}: {reason} (got {getattr(config, field, None)!r}).")
+    raise ConfigError(
+        f"{type(config).__name__}.{field}: {reason} (got {getattr(config, field, None)!r})."
+    )
 
 
 def check_types(config) -> None:
     """Reject values of the wrong kind (a float where a count is meant, a string...)."""
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
-        if field.type in ("int", int) and (isinstance(value, bool) or not isinstance(value, int)):
+        if field.type in ("int", int) and (
+            isinstance(value, bool) or not isinstance(value, int)
+        ):
             fail(config, field.name, "must be an integer")
-        if field.type in ("float", float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        if field.type in ("float", float) and (
+            isinstance(value, bool) or not isinstance(value, (int, float))
+        ):
             fail(config, field.name, "must be a number")
         if field.type in ("bool", bool) and not isinstance(value, bool):
             fail(config, field.name, "must be True or False")
@@ -35,7 +41,9 @@ def positive(config, *fields: str) -> None:
 def non_negative(config, *fields: str) -> None:
     for field in fields:
         value = getattr(config, field)
-        if value is not None and (value < 0 or (isinstance(value, float) and not math.isfinite(value))):
+        if value is not None and (
+            value < 0 or (isinstance(value, float) and not math.isfinite(value))
+        ):
             fail(config, field, "must be a finite number >= 0")
 
 

@@ -55,12 +55,16 @@ class EnvironmentLoop:
     def reset(self, key, carry, num_envs: int | None = None) -> LoopState:
         num_envs = self.num_envs if num_envs is None else num_envs
         keys = jax.random.split(key, num_envs)
-        observation, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(keys, self.env_params)
+        observation, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(
+            keys, self.env_params
+        )
         return LoopState(
             env_state=env_state,
             observation=observation,
             episode_start=jnp.ones(num_envs, dtype=bool),
-            previous_action=jnp.zeros((num_envs, *self.action_shape), self.action_dtype),
+            previous_action=jnp.zeros(
+                (num_envs, *self.action_shape), self.action_dtype
+            ),
             previous_reward=jnp.zeros(num_envs, jnp.float32),
             carry=carry,
             episode_return=jnp.zeros(num_envs, jnp.float32),
@@ -127,7 +131,9 @@ class EnvironmentLoop:
             previous_reward=loop.previous_reward,
         )
         not_done = jnp.logical_not(done)
-        keep = lambda x: x * not_done.reshape(not_done.shape + (1,) * (x.ndim - 1)).astype(x.dtype)  # noqa: E731
+        keep = lambda x: (
+            x * not_done.reshape(not_done.shape + (1,) * (x.ndim - 1)).astype(x.dtype)
+        )
         next_loop = LoopState(
             env_state=env_state,
             observation=observation,

@@ -46,7 +46,14 @@ def run_episodes(environment: EnvironmentLoop, key, num_episodes: int, carry, ac
         finished = jnp.logical_or(finished, transition.done)
         return key, loop, finished, returns, lengths, t + 1
 
-    initial = (key, loop, jnp.zeros(num_episodes, bool), zeros, zeros.astype(jnp.int32), jnp.int32(0))
+    initial = (
+        key,
+        loop,
+        jnp.zeros(num_episodes, bool),
+        zeros,
+        zeros.astype(jnp.int32),
+        jnp.int32(0),
+    )
     _, _, finished, returns, lengths, _ = jax.lax.while_loop(running, step, initial)
     lengths = lengths.astype(jnp.float32)
     return {

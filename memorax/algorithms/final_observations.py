@@ -41,18 +41,44 @@ def outputs_with_final_observations(
     where the head puts time (2 for TwinContinuousQNetwork's (2, batch, time))."""
     head_inputs = head_inputs or {}
     final_head_inputs = final_head_inputs or {}
-    swap = lambda tree: jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), tree)  # noqa: E731
+    swap = lambda tree: jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), tree)
     batch = observation.shape[0]
     steps = swap(
-        (observation, episode_start, previous_action, previous_reward, final_observation, action, reward, truncated,
-         head_inputs, final_head_inputs)
+        (
+            observation,
+            episode_start,
+            previous_action,
+            previous_reward,
+            final_observation,
+            action,
+            reward,
+            truncated,
+            head_inputs,
+            final_head_inputs,
+        )
     )
 
     def step(carry, inputs):
-        obs, start, prev_action, prev_reward, final_obs, act, rew, trunc, extra, final_extra = inputs
-        expand = lambda tree: jax.tree.map(one_step, tree)  # noqa: E731
+        (
+            obs,
+            start,
+            prev_action,
+            prev_reward,
+            final_obs,
+            act,
+            rew,
+            trunc,
+            extra,
+            final_extra,
+        ) = inputs
+        expand = lambda tree: jax.tree.map(one_step, tree)
         carry, output = network(
-            one_step(obs), one_step(start), one_step(prev_action), one_step(prev_reward), carry, **expand(extra)
+            one_step(obs),
+            one_step(start),
+            one_step(prev_action),
+            one_step(prev_reward),
+            carry,
+            **expand(extra),
         )
 
         def final_output():
@@ -66,18 +92,20 @@ def outputs_with_final_observations(
             )
             return value
 
-        zeros = lambda: jax.tree.map(jnp.zeros_like, output)  # noqa: E731
+        zeros = lambda: jax.tree.map(jnp.zeros_like, output)
         final = jax.lax.cond(jnp.any(trunc), final_output, zeros)
-        drop_time = lambda x: jnp.take(x, 0, axis=output_time_axis)  # noqa: E731
+        drop_time = lambda x: jnp.take(x, 0, axis=output_time_axis)
         return carry, (jax.tree.map(drop_time, output), jax.tree.map(drop_time, final))
 
     carry, (outputs, finals) = jax.lax.scan(step, carry, steps)
-    add_time = lambda x: jnp.moveaxis(x, 0, output_time_axis)  # noqa: E731
+    add_time = lambda x: jnp.moveaxis(x, 0, output_time_axis)
     outputs, finals = jax.tree.map(add_time, outputs), jax.tree.map(add_time, finals)
     at_truncation = jnp.expand_dims(truncated, tuple(range(output_time_axis - 1)))
 
     def mask(x):
-        flags = at_truncation.reshape(at_truncation.shape + (1,) * (x.ndim - at_truncation.ndim))
+        flags = at_truncation.reshape(
+            at_truncation.shape + (1,) * (x.ndim - at_truncation.ndim)
+        )
         return jnp.where(flags, x, 0)
 
     return carry, outputs, jax.tree.map(mask, finals)

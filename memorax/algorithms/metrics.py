@@ -32,7 +32,9 @@ class EpisodeTally:
     def summary(self) -> dict[str, jax.Array]:
         """Mean return and length of the finished episodes (NaN when none finished)."""
         count = self.episodes.astype(jnp.float32)
-        nan_if_none = lambda total: jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)  # noqa: E731
+        nan_if_none = lambda total: jnp.where(
+            count > 0, total / jnp.maximum(count, 1), jnp.nan
+        )
         return {
             "episode_return": nan_if_none(self.return_sum),
             "episode_length": nan_if_none(self.length_sum.astype(jnp.float32)),

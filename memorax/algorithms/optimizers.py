@@ -12,7 +12,10 @@ def network_label(index) -> str:
     return f"network_{index}"
 
 
-def per_network_optimizer(optimizers: Sequence[optax.GradientTransformation], max_grad_norm: float | None = None):
+def per_network_optimizer(
+    optimizers: Sequence[optax.GradientTransformation],
+    max_grad_norm: float | None = None,
+):
     """Update the state of a tuple of networks `(n0, n1, ...)` (as `initial_state`
     splits it) with `optimizers[i]` for network i's parameters.
 
@@ -23,7 +26,9 @@ def per_network_optimizer(optimizers: Sequence[optax.GradientTransformation], ma
     """
 
     def labels(params):
-        return jax.tree_util.tree_map_with_path(lambda path, _: network_label(path[0].key), params)
+        return jax.tree_util.tree_map_with_path(
+            lambda path, _: network_label(path[0].key), params
+        )
 
     transform = optax.multi_transform(
         {network_label(i): optimizer for i, optimizer in enumerate(optimizers)}, labels

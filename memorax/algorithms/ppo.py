@@ -24,7 +24,12 @@ import optax
 from flax import nnx, struct
 
 from memorax.algorithms import config as checks
-from memorax.algorithms.base import Algorithm, has_memory, require_network, require_optimizer
+from memorax.algorithms.base import (
+    Algorithm,
+    has_memory,
+    require_network,
+    require_optimizer,
+)
 from memorax.algorithms.environment_loop import LoopState, one_step
 from memorax.algorithms.metrics import mean_over_leading_axes
 from memorax.algorithms.optimizers import per_network_optimizer
@@ -63,14 +68,29 @@ class PPOConfig:
 
     def __post_init__(self):
         checks.check_types(self)
-        checks.positive(self, "num_envs", "rollout_length", "num_epochs", "num_minibatches", "clip_coef")
+        checks.positive(
+            self,
+            "num_envs",
+            "rollout_length",
+            "num_epochs",
+            "num_minibatches",
+            "clip_coef",
+        )
         checks.in_unit_interval(self, "gamma", "gae_lambda")
-        checks.non_negative(self, "value_coef", "entropy_coef", "burn_in", "value_clip_coef")
+        checks.non_negative(
+            self, "value_coef", "entropy_coef", "burn_in", "value_clip_coef"
+        )
         for field in ("max_grad_norm", "target_kl", "sequence_length"):
             value = getattr(self, field)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            if value is not None and (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or value <= 0
+            ):
                 checks.fail(self, field, "must be a positive number or None")
-        if self.sequence_length is not None and not isinstance(self.sequence_length, int):
+        if self.sequence_length is not None and not isinstance(
+            self.sequence_length, int
+        ):
             checks.fail(self, "sequence_length", "must be an integer or None")
 
 
@@ -117,28 +137,55 @@ class PPO(Algorithm):
     two may share modules (seed: "Parameter Sharing").
     """
 
-    def __init__(self, cfg: PPOConfig, env, env_params, actor, critic, actor_optimizer, critic_optimizer):
+    def __init__(
+        self,
+        cfg: PPOConfig,
+        env,
+        env_params,
+        actor,
+        critic,
+        actor_optimizer,
+        critic_optimizer,
+    ):
         if not isinstance(cfg, PPOConfig):
             raise TypeError(f"PPO: cfg must be a PPOConfig, got {type(cfg).__name__}.")
-        require_network("PPO", "actor", actor, (Categorical, Gaussian, SquashedGaussian))
+        require_network(
+            "PPO", "actor", actor, (Categorical, Gaussian, SquashedGaussian)
+        )
         require_network("PPO", "critic", critic, (VNetwork,))
         require_optimizer("PPO", "actor_optimizer", actor_optimizer)
         require_optimizer("PPO", "critic_optimizer", critic_optimizer)
         self.cfg = cfg
-        self.optimizer = per_network_optimizer((actor_optimizer, critic_optimizer), cfg.max_grad_norm)
+        self.optimizer = per_network_optimizer(
+            (actor_optimizer, critic_optimizer), cfg.max_grad_norm
+        )
         super().__init__(env, env_params, cfg.num_envs, (actor, critic))
-        built_actor, built_critic = nnx.merge(self.graphdef, self.fresh_parameters(jax.random.key(0)))
-        recurrent = has_memory(built_actor.initialize_carry(1)) or has_memory(built_critic.initialize_carry(1))
-        self.sequence_length = cfg.sequence_length or (cfg.rollout_length if recurrent else 1)
+        built_actor, built_critic = nnx.merge(
+            self.graphdef, self.fresh_parameters(jax.random.key(0))
+        )
+        recurrent = has_memory(built_actor.initialize_carry(1)) or has_memory(
+            built_critic.initialize_carry(1)
+        )
+        self.sequence_length = cfg.sequence_length or (
+            cfg.rollout_length if recurrent else 1
+        )
         self._check_sequences()
         self.steps_per_iteration = cfg.num_envs * cfg.rollout_length
 
     def _check_sequences(self):
         cfg, length = self.cfg, self.sequence_length
         if cfg.rollout_length % length:
-            checks.fail(cfg, "sequence_length", f"must divide rollout_length={cfg.rollout_length} (using {length})")
+            checks.fail(
+                cfg,
+                "sequence_length",
+                f"must divide rollout_length={cfg.rollout_length} (using {length})",
+            )
         if cfg.burn_in >= length:
-            checks.fail(cfg, "burn_in", f"must be shorter than the training sequences ({length} steps)")
+            checks.fail(
+                cfg,
+                "burn_in",
+                f"must be shorter than the training sequences ({length} steps)",
+            )
         sequences = cfg.num_envs * (cfg.rollout_length // length)
         if sequences % cfg.num_minibatches:
             checks.fail(
@@ -177,7 +224,9 @@ class PPO(Algorithm):
 
     def _deterministic_action(self, state, loop):
         actor, _ = self.merged(state.params)
-        actor_carry, policy = actor(*self.environment.network_inputs(loop), loop.carry[0])
+        actor_carry, policy = actor(
+            *self.environment.network_inputs(loop), loop.carry[0]
+        )
         return policy.mode()[:, 0], (actor_carry, loop.carry[1])
 
     def _final_values(self, params, transition, critic_carry):
@@ -196,8 +245,10 @@ class PPO(Algorithm):
             )
             return jnp.where(transition.truncated, value[:, 0], 0.0)
 
-        zeros = lambda: jnp.zeros_like(transition.reward)  # noqa: E731
-        return jax.lax.cond(jnp.any(transition.truncated), value_of_final_observation, zeros)
+        zeros = lambda: jnp.zeros_like(transition.reward)
+        return jax.lax.cond(
+            jnp.any(transition.truncated), value_of_final_observation, zeros
+        )
 
     def _rollout(self, key, state: PPOState):
         """Act for rollout_length steps; returns the new loop and time-major records."""
@@ -218,14 +269,18 @@ class PPO(Algorithm):
             loop, records = jax.lax.scan(env_step, loop, step_keys)
             return loop, (start_carry, records)
 
-        keys = jax.random.split(key, cfg.rollout_length).reshape(cfg.rollout_length // length, length)
+        keys = jax.random.split(key, cfg.rollout_length).reshape(
+            cfg.rollout_length // length, length
+        )
         loop, (start_carries, records) = jax.lax.scan(sequence, state.loop, keys)
-        merge_time = lambda x: x.reshape((cfg.rollout_length,) + x.shape[2:])  # noqa: E731
+        merge_time = lambda x: x.reshape((cfg.rollout_length,) + x.shape[2:])
         return loop, start_carries, jax.tree.map(merge_time, records)
 
     # Learning ------------------------------------------------------------------------
 
-    def _training_sequences(self, state, loop, start_carries, records) -> tuple[_Rollout, Any]:
+    def _training_sequences(
+        self, state, loop, start_carries, records
+    ) -> tuple[_Rollout, Any]:
         cfg, length = self.cfg, self.sequence_length
         transitions, log_prob, value, final_value = records
         _, last_value, _ = self._policy_and_value(state.params, loop)
@@ -247,7 +302,9 @@ class PPO(Algorithm):
             x = jnp.swapaxes(x, 1, 2)
             return x.reshape((chunks * cfg.num_envs, length) + x.shape[3:])
 
-        flat_carry = jax.tree.map(lambda c: c.reshape((chunks * cfg.num_envs,) + c.shape[2:]), start_carries)
+        flat_carry = jax.tree.map(
+            lambda c: c.reshape((chunks * cfg.num_envs,) + c.shape[2:]), start_carries
+        )
         rollout = _Rollout(
             observation=to_sequences(transitions.observation),
             episode_start=to_sequences(transitions.episode_start),
@@ -259,7 +316,9 @@ class PPO(Algorithm):
             advantage=to_sequences(advantage),
             target=to_sequences(target),
             carry=flat_carry,
-            loss_mask=jnp.broadcast_to(jnp.arange(length) >= cfg.burn_in, (chunks * cfg.num_envs, length)),
+            loss_mask=jnp.broadcast_to(
+                jnp.arange(length) >= cfg.burn_in, (chunks * cfg.num_envs, length)
+            ),
         )
         batch_first = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), transitions)
         return rollout, batch_first
@@ -267,7 +326,12 @@ class PPO(Algorithm):
     def _loss(self, params, batch: _Rollout):
         cfg = self.cfg
         actor, critic = self.merged(params)
-        inputs = (batch.observation, batch.episode_start, batch.previous_action, batch.previous_reward)
+        inputs = (
+            batch.observation,
+            batch.episode_start,
+            batch.previous_action,
+            batch.previous_reward,
+        )
         _, policy = actor(*inputs, batch.carry[0])
         _, value = critic(*inputs, batch.carry[1])
         mask = batch.loss_mask.astype(jnp.float32)
@@ -280,13 +344,19 @@ class PPO(Algorithm):
             std = jnp.sqrt(masked_mean((advantage - mean) ** 2, mask))
             advantage = (advantage - mean) / (std + 1e-8)
         clipped_ratio = jnp.clip(ratio, 1.0 - cfg.clip_coef, 1.0 + cfg.clip_coef)
-        policy_loss = masked_mean(-jnp.minimum(ratio * advantage, clipped_ratio * advantage), mask)
+        policy_loss = masked_mean(
+            -jnp.minimum(ratio * advantage, clipped_ratio * advantage), mask
+        )
         value_error = (value - batch.target) ** 2
         if cfg.value_clip_coef is not None:
-            clipped_value = batch.value + jnp.clip(value - batch.value, -cfg.value_clip_coef, cfg.value_clip_coef)
+            clipped_value = batch.value + jnp.clip(
+                value - batch.value, -cfg.value_clip_coef, cfg.value_clip_coef
+            )
             value_error = jnp.maximum(value_error, (clipped_value - batch.target) ** 2)
         value_loss = 0.5 * masked_mean(value_error, mask)
-        if isinstance(policy, SquashedNormal):  # no closed form: estimate from the batch's actions
+        if isinstance(
+            policy, SquashedNormal
+        ):  # no closed form: estimate from the batch's actions
             entropy = masked_mean(-log_prob, mask)
         else:
             entropy = masked_mean(policy.entropy(), mask)
@@ -297,15 +367,21 @@ class PPO(Algorithm):
             "value_loss": value_loss,
             "entropy": entropy,
             "approx_kl": masked_mean((ratio - 1.0) - log_ratio, mask),
-            "clip_fraction": masked_mean((jnp.abs(ratio - 1.0) > cfg.clip_coef).astype(jnp.float32), mask),
+            "clip_fraction": masked_mean(
+                (jnp.abs(ratio - 1.0) > cfg.clip_coef).astype(jnp.float32), mask
+            ),
             "value": masked_mean(value, mask),
         }
         return loss, metrics
 
     def _apply_gradients(self, state: PPOState, grads):
-        updates, optimizer_state = self.optimizer.update(grads, state.optimizer_state, state.params)
+        updates, optimizer_state = self.optimizer.update(
+            grads, state.optimizer_state, state.params
+        )
         params = optax.apply_updates(state.params, updates)
-        return state.replace(params=params, optimizer_state=optimizer_state), optax.global_norm(grads)
+        return state.replace(
+            params=params, optimizer_state=optimizer_state
+        ), optax.global_norm(grads)
 
     def _update(self, state: PPOState, rollout: _Rollout, key):
         cfg = self.cfg
@@ -314,25 +390,39 @@ class PPO(Algorithm):
         def minibatch_step(carry, indices):
             state, stopped = carry
             batch = jax.tree.map(lambda x: x[indices], rollout)
-            (_, metrics), grads = jax.value_and_grad(self._loss, has_aux=True)(state.params, batch)
+            (_, metrics), grads = jax.value_and_grad(self._loss, has_aux=True)(
+                state.params, batch
+            )
             updated, grad_norm = self._apply_gradients(state, grads)
-            too_far = False if cfg.target_kl is None else metrics["approx_kl"] > cfg.target_kl
+            too_far = (
+                False if cfg.target_kl is None else metrics["approx_kl"] > cfg.target_kl
+            )
             apply = jnp.logical_and(jnp.logical_not(stopped), jnp.logical_not(too_far))
             state = tree_select(apply, updated, state)
-            metrics = {**metrics, "grad_norm": grad_norm, "updates_applied": apply.astype(jnp.float32)}
+            metrics = {
+                **metrics,
+                "grad_norm": grad_norm,
+                "updates_applied": apply.astype(jnp.float32),
+            }
             return (state, jnp.logical_or(stopped, too_far)), metrics
 
         def epoch(carry, epoch_key):
             order = jax.random.permutation(epoch_key, num_sequences)
-            return jax.lax.scan(minibatch_step, carry, order.reshape(cfg.num_minibatches, -1))
+            return jax.lax.scan(
+                minibatch_step, carry, order.reshape(cfg.num_minibatches, -1)
+            )
 
-        (state, _), metrics = jax.lax.scan(epoch, (state, jnp.bool_(False)), jax.random.split(key, cfg.num_epochs))
+        (state, _), metrics = jax.lax.scan(
+            epoch, (state, jnp.bool_(False)), jax.random.split(key, cfg.num_epochs)
+        )
         return state, mean_over_leading_axes(metrics, 2)
 
     def _iteration(self, key, state: PPOState):
         rollout_key, update_key = jax.random.split(key)
         loop, start_carries, records = self._rollout(rollout_key, state)
-        rollout, transitions = self._training_sequences(state, loop, start_carries, records)
+        rollout, transitions = self._training_sequences(
+            state, loop, start_carries, records
+        )
         state = state.replace(loop=loop, step=state.step + self.steps_per_iteration)
         state, metrics = self._update(state, rollout, update_key)
         return state, transitions, metrics

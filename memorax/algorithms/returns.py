@@ -52,7 +52,9 @@ def generalized_advantage_estimation(
     `delta_t = r_t + gamma (1 - term_t) v'_t - v_t`, cut at every episode end
     (Schulman et al., 2016).
     """
-    returns = lambda_returns(rewards, next_values, terminated, truncated, gamma, gae_lambda)
+    returns = lambda_returns(
+        rewards, next_values, terminated, truncated, gamma, gae_lambda
+    )
     return returns - values, returns
 
 
@@ -73,7 +75,9 @@ def n_step_returns(rewards, next_values, terminated, truncated, gamma, num_steps
         included = running & (time + k < length)
         returns = returns + jnp.where(included, discount * reward, 0.0)
         discount = discount * gamma
-        last = included & (episode_end | (k == num_steps - 1) | (time + k == length - 1))
+        last = included & (
+            episode_end | (k == num_steps - 1) | (time + k == length - 1)
+        )
         bootstrap = discount * jnp.where(terminal, 0.0, next_value)
         returns = returns + jnp.where(last, bootstrap, 0.0)
         running = included & ~last

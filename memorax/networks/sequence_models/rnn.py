@@ -9,6 +9,7 @@ from flax import nnx
 
 from memorax.networks.module import BuildContext, BuildError
 from memorax.networks.sequence_models.base import SequenceModel, reset_carry, time_major
+from memorax.networks.sequence_models.rnn_fused import fused_cell
 
 
 def redraw_parameters(cell: nnx.Module, rngs: nnx.Rngs) -> None:
@@ -47,6 +48,33 @@ def redraw_parameters(cell: nnx.Module, rngs: nnx.Rngs) -> None:
             "parameters of other shapes. Pass `reinitialize=False` to keep its own."
         )
     nnx.update(cell, new_state)
+
+
+def scan_cell(cell: nnx.Module, inputs, episode_start, carry, start_carry, *, hoist: bool = True):
+    """Scan `cell` over (batch, time, in) `inputs`, the carry reset to `start_carry` at
+    episode starts; returns (carry, (batch, time, hidden) outputs).
+
+    For the flax cells known to `rnn_fused` (and `hoist=True`) the input projection of
+    every step is computed in one matmul before the scan and the scan does only the
+    recurrent part, which is much faster on CPU; other cells run their own `__call__`
+    at each step (the generic path, also the reference the hoisted one is tested against).
+    """
+    fused = fused_cell(cell) if hoist else None
+    xs, episode_start = time_major((inputs, episode_start))
+    if fused is None:
+        cell_step = cell
+    else:
+        time, batch = xs.shape[:2]
+        xs = fused.input_projection(cell, xs.reshape(time * batch, -1)).reshape(time, batch, -1)
+        cell_step = lambda carry, x: fused.recurrent_step(cell, carry, x)  # noqa: E731
+
+    def step(carry, step_inputs):
+        x, starts = step_inputs
+        carry = reset_carry(carry, start_carry, starts)
+        return cell_step(carry, x)
+
+    carry, outputs = jax.lax.scan(step, carry, (xs, episode_start))
+    return carry, time_major(outputs)
 
 
 class RNN(SequenceModel):
@@ -90,11 +118,4 @@ class RNN(SequenceModel):
         """inputs (batch, time, in_features) -> (carry, (batch, time, hidden_features))."""
         self.check_input(inputs, leading_axes=2)
         start_carry = self.initialize_carry(inputs.shape[0])
-
-        def step(carry, step_inputs):
-            x, starts = step_inputs
-            carry = reset_carry(carry, start_carry, starts)
-            return self.cell(carry, x)
-
-        carry, outputs = jax.lax.scan(step, carry, time_major((inputs, episode_start)))
-        return carry, time_major(outputs)
+        return scan_cell(self.cell, inputs, episode_start, carry, start_carry)
