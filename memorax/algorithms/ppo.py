@@ -381,7 +381,7 @@ class PPO(Algorithm):
         params = optax.apply_updates(state.params, updates)
         return state.replace(
             params=params, optimizer_state=optimizer_state
-        ), optax.global_norm(grads)
+        ), optax.tree.norm(grads)
 
     def _update(self, state: PPOState, rollout: _Rollout, key):
         cfg = self.cfg

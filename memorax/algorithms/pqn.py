@@ -1,0 +1,361 @@
+"""Parallelised Q-Network, PQN (Gallici et al., 2024, "Simplifying Deep Temporal
+Difference Learning"): Q-learning without a replay buffer or a target network.
+
+Many environments stepped in parallel decorrelate the data a replay buffer would
+otherwise have to; normalisation in the Q network keeps the bootstrapped targets
+stable without a target network. One iteration: act epsilon-greedily for
+`rollout_length` steps in `num_envs` environments (storing the carry at the start of
+every training sequence), compute Q(lambda) targets from max_a Q of the next
+observations, then `num_epochs` passes of `num_minibatches` minibatches of whole
+sequences regressing Q(s, a) on them (the first `burn_in` steps of a sequence only
+refresh the carry). The structure is PPO's (see ppo.py), with the policy replaced by
+the greedy one.
+
+The paper's Q network normalises every hidden layer with LayerNorm; build it with
+`MLP(..., layer_norm=True)`:
+
+    Network(FeatureExtractor(MLP((128,), layer_norm=True)),
+            SequenceModelWrapper(MLP((128,), layer_norm=True)),
+            DiscreteQNetwork(action_dim))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx, struct
+
+from memorax.algorithms import config as checks
+from memorax.algorithms.base import (
+    Algorithm,
+    has_memory,
+    require_network,
+    require_optimizer,
+)
+from memorax.algorithms.environment_loop import LoopState, one_step
+from memorax.algorithms.metrics import mean_over_leading_axes
+from memorax.algorithms.ppo import masked_mean
+from memorax.algorithms.returns import lambda_returns
+from memorax.networks.heads import DiscreteQNetwork
+
+
+@dataclass(frozen=True)
+class PQNConfig:
+    """PQN's hyper-parameters; defaults follow the paper's CartPole setting.
+
+    `q_lambda`: the lambda of the Q(lambda) targets (0: one-step Q-learning).
+    Exploration is epsilon-greedy, epsilon decaying linearly from `epsilon_start` to
+    `epsilon_end` over the first `epsilon_decay_steps` env steps (counted over all
+    environments). `sequence_length`: steps per training sequence; None means the
+    whole rollout for networks with memory and single steps for memoryless ones.
+    `burn_in`: leading steps of each sequence that only refresh the carry.
+    `max_grad_norm` None turns gradient clipping off.
+    """
+
+    num_envs: int = 32
+    rollout_length: int = 64
+    num_epochs: int = 4
+    num_minibatches: int = 16
+    gamma: float = 0.99
+    q_lambda: float = 0.65
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.05
+    epsilon_decay_steps: int = 100_000
+    max_grad_norm: float | None = 10.0
+    sequence_length: int | None = None
+    burn_in: int = 0
+
+    def __post_init__(self):
+        checks.check_types(self)
+        checks.positive(
+            self, "num_envs", "rollout_length", "num_epochs", "num_minibatches"
+        )
+        checks.in_unit_interval(
+            self, "gamma", "q_lambda", "epsilon_start", "epsilon_end"
+        )
+        checks.non_negative(self, "epsilon_decay_steps", "burn_in")
+        if self.max_grad_norm is not None and (
+            isinstance(self.max_grad_norm, bool)
+            or not isinstance(self.max_grad_norm, (int, float))
+            or self.max_grad_norm <= 0
+        ):
+            checks.fail(self, "max_grad_norm", "must be a positive number or None")
+        if self.sequence_length is not None and (
+            isinstance(self.sequence_length, bool)
+            or not isinstance(self.sequence_length, int)
+            or self.sequence_length <= 0
+        ):
+            checks.fail(self, "sequence_length", "must be a positive integer or None")
+
+
+@struct.dataclass
+class PQNState:
+    """Everything training changes; a plain pytree (orbax saves and restores it)."""
+
+    step: jax.Array  # env steps taken so far
+    params: nnx.State  # of the Q network
+    optimizer_state: Any
+    loop: LoopState  # carry = the Q network's carry
+
+
+@struct.dataclass
+class _Sequences:
+    """One iteration's experience as training sequences, batch-first (sequence, time)."""
+
+    observation: jax.Array
+    episode_start: jax.Array
+    previous_action: jax.Array
+    previous_reward: jax.Array
+    action: jax.Array
+    target: jax.Array
+    carry: Any  # at each sequence's first step
+    loss_mask: jax.Array  # False on burn-in steps
+
+
+def to_sequences(x, length: int):
+    """Time-major rollout (T, N, ...) -> (T // length * N, length, ...) sequences, in
+    the order of the carries stored at the sequence starts (chunk-major)."""
+    chunks = x.shape[0] // length
+    x = x.reshape((chunks, length) + x.shape[1:])
+    x = jnp.swapaxes(x, 1, 2)
+    return x.reshape((chunks * x.shape[1], length) + x.shape[3:])
+
+
+class PQN(Algorithm):
+    """`PQN(cfg, env, env_params, q_network, optimizer)`.
+
+    `q_network` is a Network with a DiscreteQNetwork head (use LayerNorm in it, see
+    the module docstring); `optimizer` an optax optimizer (the paper: adam, 1e-4 to
+    3e-4, often with a linearly decaying learning rate).
+    """
+
+    def __init__(self, cfg: PQNConfig, env, env_params, q_network, optimizer):
+        if not isinstance(cfg, PQNConfig):
+            raise TypeError(f"PQN: cfg must be a PQNConfig, got {type(cfg).__name__}.")
+        require_network("PQN", "q_network", q_network, (DiscreteQNetwork,))
+        require_optimizer("PQN", "optimizer", optimizer)
+        self.cfg = cfg
+        self.optimizer = (
+            optimizer
+            if cfg.max_grad_norm is None
+            else optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optimizer)
+        )
+        super().__init__(env, env_params, cfg.num_envs, q_network)
+        built = self.merged(self.fresh_parameters(jax.random.key(0)))
+        recurrent = has_memory(built.initialize_carry(1))
+        self.sequence_length = cfg.sequence_length or (
+            cfg.rollout_length if recurrent else 1
+        )
+        self._check_sequences()
+        self.steps_per_iteration = cfg.num_envs * cfg.rollout_length
+
+    def _check_sequences(self):
+        cfg, length = self.cfg, self.sequence_length
+        if cfg.rollout_length % length:
+            checks.fail(
+                cfg,
+                "sequence_length",
+                f"must divide rollout_length={cfg.rollout_length} (using {length})",
+            )
+        if cfg.burn_in >= length:
+            checks.fail(
+                cfg,
+                "burn_in",
+                f"must be shorter than the training sequences ({length} steps)",
+            )
+        sequences = cfg.num_envs * (cfg.rollout_length // length)
+        if sequences % cfg.num_minibatches:
+            checks.fail(
+                cfg,
+                "num_minibatches",
+                f"must divide the {sequences} training sequences of an iteration "
+                f"(num_envs={cfg.num_envs} x rollout_length={cfg.rollout_length} / sequence_length={length})",
+            )
+
+    def epsilon(self, step):
+        """The exploration rate after `step` env steps (linear decay, then constant)."""
+        cfg = self.cfg
+        progress = jnp.clip(step / max(cfg.epsilon_decay_steps, 1), 0.0, 1.0)
+        return cfg.epsilon_start + progress * (cfg.epsilon_end - cfg.epsilon_start)
+
+    # Acting --------------------------------------------------------------------------
+
+    def _initial_carry(self, state, batch_size: int):
+        return self.merged(state.params).initialize_carry(batch_size)
+
+    def _initial_state(self, params_key, env_key):
+        params = self.fresh_parameters(params_key)
+        state = PQNState(
+            step=jnp.int32(0),
+            params=params,
+            optimizer_state=self.optimizer.init(params),
+            loop=None,
+        )
+        carry = self._initial_carry(state, self.cfg.num_envs)
+        return state.replace(loop=self.environment.reset(env_key, carry))
+
+    def _q_values(self, params, loop: LoopState):
+        """Q-values of the current observations (batch, actions) and the next carry."""
+        carry, q = self.merged(params)(
+            *self.environment.network_inputs(loop), loop.carry
+        )
+        return q[:, 0], carry
+
+    def _next_carry(self, state, loop, action):
+        return self._q_values(state.params, loop)[1]
+
+    def _deterministic_action(self, state, loop):
+        q, carry = self._q_values(state.params, loop)
+        return jnp.argmax(q, axis=-1).astype(self.environment.action_dtype), carry
+
+    def _final_values(self, params, transition, carry):
+        """max_a Q of the observations episodes were truncated at (0 elsewhere)."""
+
+        def value_of_final_observation():
+            batch = transition.reward.shape[0]
+            _, q = self.merged(params)(
+                one_step(transition.final_observation),
+                jnp.zeros((batch, 1), bool),
+                one_step(transition.action),
+                one_step(transition.reward),
+                carry,
+            )
+            return jnp.where(transition.truncated, jnp.max(q[:, 0], axis=-1), 0.0)
+
+        zeros = lambda: jnp.zeros_like(transition.reward)
+        return jax.lax.cond(
+            jnp.any(transition.truncated), value_of_final_observation, zeros
+        )
+
+    def _rollout(self, key, state: PQNState, epsilon):
+        """Act epsilon-greedily for rollout_length steps: the new loop, the carries at
+        the sequence starts and time-major records (transition, max Q, final value)."""
+        cfg, length = self.cfg, self.sequence_length
+
+        def env_step(loop, step_key):
+            explore_key, action_key, env_key = jax.random.split(step_key, 3)
+            q, carry = self._q_values(state.params, loop)
+            explore = jax.random.uniform(explore_key, (cfg.num_envs,)) < epsilon
+            action = jnp.where(
+                explore,
+                self.environment.random_actions(action_key),
+                jnp.argmax(q, axis=-1),
+            ).astype(self.environment.action_dtype)
+            loop, transition = self.environment.step(env_key, loop, action, carry)
+            final_value = self._final_values(state.params, transition, carry)
+            return loop, (transition, jnp.max(q, axis=-1), final_value)
+
+        def sequence(loop, step_keys):
+            start_carry = loop.carry
+            loop, records = jax.lax.scan(env_step, loop, step_keys)
+            return loop, (start_carry, records)
+
+        keys = jax.random.split(key, cfg.rollout_length).reshape(
+            cfg.rollout_length // length, length
+        )
+        loop, (start_carries, records) = jax.lax.scan(sequence, state.loop, keys)
+        merge_time = lambda x: x.reshape((cfg.rollout_length,) + x.shape[2:])
+        return loop, start_carries, jax.tree.map(merge_time, records)
+
+    # Learning ------------------------------------------------------------------------
+
+    def q_lambda_targets(self, transitions, max_q, final_value, last_max_q):
+        """Q(lambda) targets (T, N) from max_a Q of each step's observation: a step's
+        bootstrap is the next step's max Q, the final observation's where the episode
+        was truncated, nothing where it terminated."""
+        next_value = jnp.concatenate([max_q[1:], last_max_q[None]], axis=0)
+        next_value = jnp.where(transitions.truncated, final_value, next_value)
+        return lambda_returns(
+            transitions.reward,
+            next_value,
+            transitions.terminated,
+            transitions.truncated,
+            self.cfg.gamma,
+            self.cfg.q_lambda,
+        )
+
+    def _training_sequences(self, state, loop, start_carries, records):
+        cfg, length = self.cfg, self.sequence_length
+        transitions, max_q, final_value = records
+        last_max_q = jnp.max(self._q_values(state.params, loop)[0], axis=-1)
+        target = self.q_lambda_targets(transitions, max_q, final_value, last_max_q)
+        num_sequences = cfg.num_envs * (cfg.rollout_length // length)
+        sequences = _Sequences(
+            observation=to_sequences(transitions.observation, length),
+            episode_start=to_sequences(transitions.episode_start, length),
+            previous_action=to_sequences(transitions.previous_action, length),
+            previous_reward=to_sequences(transitions.previous_reward, length),
+            action=to_sequences(transitions.action, length),
+            target=to_sequences(target, length),
+            carry=jax.tree.map(
+                lambda c: c.reshape((num_sequences,) + c.shape[2:]), start_carries
+            ),
+            loss_mask=jnp.broadcast_to(
+                jnp.arange(length) >= cfg.burn_in, (num_sequences, length)
+            ),
+        )
+        batch_first = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), transitions)
+        return sequences, batch_first
+
+    def _loss(self, params, batch: _Sequences):
+        _, q = self.merged(params)(
+            batch.observation,
+            batch.episode_start,
+            batch.previous_action,
+            batch.previous_reward,
+            batch.carry,
+        )
+        q_taken = jnp.take_along_axis(q, batch.action[..., None], axis=-1)[..., 0]
+        mask = batch.loss_mask.astype(jnp.float32)
+        td_error = q_taken - batch.target
+        loss = 0.5 * masked_mean(td_error**2, mask)
+        metrics = {
+            "loss": loss,
+            "q_value": masked_mean(q_taken, mask),
+            "td_error": masked_mean(jnp.abs(td_error), mask),
+        }
+        return loss, metrics
+
+    def _update(self, state: PQNState, sequences: _Sequences, key):
+        cfg = self.cfg
+        num_sequences = sequences.loss_mask.shape[0]
+
+        def minibatch_step(state, indices):
+            batch = jax.tree.map(lambda x: x[indices], sequences)
+            (_, metrics), grads = jax.value_and_grad(self._loss, has_aux=True)(
+                state.params, batch
+            )
+            updates, optimizer_state = self.optimizer.update(
+                grads, state.optimizer_state, state.params
+            )
+            state = state.replace(
+                params=optax.apply_updates(state.params, updates),
+                optimizer_state=optimizer_state,
+            )
+            return state, {**metrics, "grad_norm": optax.tree.norm(grads)}
+
+        def epoch(state, epoch_key):
+            order = jax.random.permutation(epoch_key, num_sequences)
+            return jax.lax.scan(
+                minibatch_step, state, order.reshape(cfg.num_minibatches, -1)
+            )
+
+        state, metrics = jax.lax.scan(
+            epoch, state, jax.random.split(key, cfg.num_epochs)
+        )
+        return state, mean_over_leading_axes(metrics, 2)
+
+    def _iteration(self, key, state: PQNState):
+        rollout_key, update_key = jax.random.split(key)
+        epsilon = self.epsilon(state.step)
+        loop, start_carries, records = self._rollout(rollout_key, state, epsilon)
+        sequences, transitions = self._training_sequences(
+            state, loop, start_carries, records
+        )
+        state = state.replace(loop=loop, step=state.step + self.steps_per_iteration)
+        state, metrics = self._update(state, sequences, update_key)
+        return state, transitions, {**metrics, "epsilon": epsilon}

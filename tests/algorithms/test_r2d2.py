@@ -1,0 +1,212 @@
+"""R2D2: priorities, rescaled n-step targets, stored carries, the contract, errors
+and learning CartPole with a GRU."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from memorax.algorithms.config import ConfigError
+from memorax.algorithms.r2d2 import (
+    R2D2,
+    R2D2Config,
+    rescaled_n_step_targets,
+    sequence_priority,
+)
+from memorax.environments import make
+from memorax.networks import (
+    MLP,
+    RNN,
+    FeatureExtractor,
+    Network,
+    SequenceModelWrapper,
+    heads,
+)
+
+TINY = R2D2Config(
+    num_envs=2,
+    buffer_size=64,
+    batch_size=4,
+    sequence_length=4,
+    burn_in=2,
+    n_step=2,
+    learning_starts=16,
+    train_frequency=2,
+)
+
+
+def gru_q_network(width=16, head=None):
+    return Network(
+        FeatureExtractor(observation_extractor=MLP(features=(width,))),
+        SequenceModelWrapper(RNN(nnx.GRUCell(width, width, rngs=nnx.Rngs(0)))),
+        head or heads.DiscreteQNetwork(action_dim=2),
+    )
+
+
+@pytest.fixture(scope="module")
+def cartpole():
+    return make("CartPole-v1")
+
+
+def agent_for(cartpole, cfg=TINY):
+    env, params = cartpole
+    return R2D2(cfg, env, params, gru_q_network(), optax.adam(1e-3))
+
+
+def key_data(tree):
+    return jax.tree.map(
+        lambda x: (
+            jax.random.key_data(x)
+            if jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+            else np.asarray(x)
+        ),
+        tree,
+    )
+
+
+def leaves_equal(a, b):
+    return all(
+        np.array_equal(np.asarray(x), np.asarray(y))
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )
+
+
+def h(x, epsilon=1e-3):
+    return np.sign(x) * (np.sqrt(np.abs(x) + 1) - 1) + epsilon * x
+
+
+# Pieces ----------------------------------------------------------------------------
+
+
+def test_sequence_priority_mixes_max_and_mean():
+    td = jnp.array([[1.0, -3.0, 2.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(
+        sequence_priority(td, 0.9), [0.9 * 3 + 0.1 * 2, 0.0], rtol=1e-6
+    )
+    np.testing.assert_allclose(sequence_priority(td, 0.0), [2.0, 0.0], rtol=1e-6)
+
+
+def test_rescaled_n_step_targets_by_hand():
+    reward = jnp.array([[1.0, 2.0, 3.0, 4.0]])
+    values = np.array([10.0, 20.0, 30.0, 40.0])  # of the observation after each step
+    terminated = jnp.array([[False, False, True, False]])
+    none = jnp.zeros((1, 4), bool)
+
+    def targets(truncated):
+        return rescaled_n_step_targets(
+            reward, jnp.asarray(h(values))[None], terminated, truncated, 0.5, 2, 1e-3
+        )
+
+    # G0 = 1 + .5*2 + .25*20; G1 = 2 + .5*3 (terminal at 2); G2 = 3; G3 = 4 + .5*40
+    np.testing.assert_allclose(
+        targets(none), h(np.array([[7.0, 3.5, 3.0, 24.0]])), rtol=1e-4
+    )
+    # truncated at 0: stop there and bootstrap from the final observation's value
+    np.testing.assert_allclose(
+        targets(none.at[0, 0].set(True))[0, 0], h(6.0), rtol=1e-4
+    )
+
+
+# Agent -----------------------------------------------------------------------------
+
+
+def test_buffer_keeps_the_carry_before_each_step(cartpole):
+    agent = agent_for(cartpole)
+    key, state = agent.init(jax.random.key(0))
+    key, state, _ = agent.train(key, state, num_steps=4)  # 2 steps per env
+    stored = state.buffer.data["carry"]
+    initial = agent._initial_carry(state, 2)
+    assert leaves_equal(jax.tree.map(lambda c: c[0], stored), initial)
+    # the second row's carry is the network's after the first observation
+    assert not leaves_equal(jax.tree.map(lambda c: c[1], stored), initial)
+    assert agent.window_length == 2 + 4 + 2
+
+
+def test_priorities_are_updated_after_learning(cartpole):
+    agent = agent_for(cartpole)
+    key, state = agent.init(jax.random.key(1))
+    key, state, transitions = agent.train(key, state, num_steps=48)
+    metrics = transitions.info["metrics"]
+    assert float(metrics["updates_applied"]) > 0
+    assert np.isfinite(float(metrics["loss"]))
+    written = np.asarray(state.buffer.priority)[: int(state.buffer.size)]
+    assert not np.allclose(written, 1.0)  # sampled windows got their TD priorities
+
+
+def test_vmap_over_seeds_and_determinism(cartpole):
+    agent = agent_for(cartpole)
+    train = jax.vmap(lambda k, s: agent.train(k, s, num_steps=48))
+    init = lambda: jax.vmap(agent.init)(jax.random.split(jax.random.key(2), 2))
+    _, states, _ = train(*init())
+    _, again, _ = train(*init())
+    assert states.step.tolist() == [48, 48]
+    assert leaves_equal(key_data(states), key_data(again))
+    assert not leaves_equal(
+        jax.tree.map(lambda x: x[0], states.params),
+        jax.tree.map(lambda x: x[1], states.params),
+    )
+
+
+def test_evaluate_leaves_the_state_untouched(cartpole):
+    agent = agent_for(cartpole)
+    key, state = agent.init(jax.random.key(3))
+    key, state, _ = agent.train(key, state, num_steps=32)
+    before = key_data(state)
+    _, metrics = agent.evaluate(key, state, num_episodes=2)
+    assert leaves_equal(before, key_data(state))
+    assert bool(metrics["all_finished"])
+
+
+# Errors ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fields, name",
+    [
+        ({"burn_in": 20, "sequence_length": 20}, "burn_in"),
+        ({"n_step": 6, "sequence_length": 5, "burn_in": 2}, "n_step"),
+        ({"priority_eta": 1.5}, "priority_eta"),
+        ({"importance_exponent": -0.1}, "importance_exponent"),
+        ({"n_step": 0}, "n_step"),
+        ({"gamma": 2.0}, "gamma"),
+    ],
+)
+def test_bad_config_values(fields, name):
+    with pytest.raises(ConfigError, match=f"R2D2Config.{name}"):
+        R2D2Config(**fields)
+
+
+def test_buffer_too_small_for_a_window(cartpole):
+    cfg = R2D2Config(num_envs=2, buffer_size=60)  # 30 rows < 10 + 20 + 5
+    with pytest.raises(ConfigError, match="buffer_size"):
+        agent_for(cartpole, cfg)
+
+
+def test_wrong_head(cartpole):
+    env, params = cartpole
+    with pytest.raises(TypeError, match="DiscreteQNetwork"):
+        R2D2(TINY, env, params, gru_q_network(head=heads.VNetwork()), optax.adam(1e-3))
+    with pytest.raises(TypeError, match="R2D2Config"):
+        R2D2(object(), env, params, gru_q_network(), optax.adam(1e-3))
+
+
+# Learning --------------------------------------------------------------------------
+
+
+def test_r2d2_with_a_gru_learns_cartpole(cartpole):
+    """Defaults with a GRU(64): evaluation passes 100 within 40k env steps."""
+    env, params = cartpole
+    agent = R2D2(R2D2Config(), env, params, gru_q_network(64), optax.adam(1e-3))
+    key, state = agent.init(jax.random.key(0))
+    best = 0.0
+    for _ in range(4):
+        key, state, _ = agent.train(key, state, num_steps=10_000)
+        key, metrics = agent.evaluate(key, state, num_episodes=20)
+        best = max(best, float(metrics["mean_return"]))
+        if best >= 100:
+            break
+    assert best >= 100, best
