@@ -14,9 +14,14 @@ from memorax.algorithms import PPO, ConfigError, PPOConfig, PPOState
 from memorax.environments import make
 from memorax.networks import MLP, FeatureExtractor, Network, SequenceModelWrapper
 from memorax.networks.heads import Categorical, Gaussian, SquashedGaussian, VNetwork
-from tests.algorithms.agents import assert_trees_equal, gru_network, mlp_network, trees_differ
+from tests.algorithms.agents import (
+    assert_trees_equal,
+    gru_network,
+    mlp_network,
+    trees_differ,
+)
 
-TINY = dict(num_envs=4, rollout_length=8, num_epochs=2, num_minibatches=2)
+TINY = {"num_envs": 4, "rollout_length": 8, "num_epochs": 2, "num_minibatches": 2}
 
 
 def ppo(env_id="CartPole-v1", network=mlp_network, actor_head=Categorical, **config):
@@ -31,7 +36,9 @@ def _cached_ppo(env_id, network, actor_head, config):
     head = actor_head(action_dim=space.n if hasattr(space, "n") else space.shape[0])
     cfg = PPOConfig(**{**TINY, **dict(config)})
     optimizer = optax.adam(1e-3)
-    return PPO(cfg, env, env_params, network(head), network(VNetwork()), optimizer, optimizer)
+    return PPO(
+        cfg, env, env_params, network(head), network(VNetwork()), optimizer, optimizer
+    )
 
 
 def test_train_returns_the_seed_contract():
@@ -42,9 +49,21 @@ def test_train_returns_the_seed_contract():
     # 40 env steps round up to whole iterations of 4 envs x 8 steps.
     assert int(state.step) == 64
     assert transitions.observation.shape == (4, 8, 4)
-    assert transitions.action.shape == transitions.reward.shape == transitions.done.shape == (4, 8)
+    assert (
+        transitions.action.shape
+        == transitions.reward.shape
+        == transitions.done.shape
+        == (4, 8)
+    )
     metrics = transitions.info["metrics"]
-    for name in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "episode_return"):
+    for name in (
+        "policy_loss",
+        "value_loss",
+        "entropy",
+        "approx_kl",
+        "clip_fraction",
+        "episode_return",
+    ):
         assert metrics[name].shape == ()
     assert np.isfinite(float(metrics["policy_loss"]))
 
@@ -65,10 +84,17 @@ def test_vmap_over_seeds_matches_separate_runs():
     keys, states = jax.vmap(agent.init)(keys)
     _, batched, _ = jax.vmap(lambda k, s: agent.train(k, s, num_steps=64))(keys, states)
     for i in range(2):
-        _, alone, _ = agent.train(keys[i], jax.tree.map(lambda x: x[i], states), num_steps=64)
-        for x, y in zip(jax.tree.leaves(alone.params), jax.tree.leaves(batched.params), strict=True):
+        _, alone, _ = agent.train(
+            keys[i], jax.tree.map(lambda x, i=i: x[i], states), num_steps=64
+        )
+        for x, y in zip(
+            jax.tree.leaves(alone.params), jax.tree.leaves(batched.params), strict=True
+        ):
             np.testing.assert_allclose(x, y[i], rtol=1e-4, atol=1e-5)
-    assert trees_differ(jax.tree.map(lambda x: x[0], batched.params), jax.tree.map(lambda x: x[1], batched.params))
+    assert trees_differ(
+        jax.tree.map(lambda x: x[0], batched.params),
+        jax.tree.map(lambda x: x[1], batched.params),
+    )
 
 
 def test_evaluate_reports_episodes_and_leaves_the_state_alone():
@@ -79,7 +105,9 @@ def test_evaluate_reports_episodes_and_leaves_the_state_alone():
     assert_trees_equal(before, state)
     assert metrics["episode_returns"].shape == (3,)
     assert bool(metrics["all_finished"])
-    np.testing.assert_allclose(metrics["mean_return"], np.mean(metrics["episode_returns"]), rtol=1e-6)
+    np.testing.assert_allclose(
+        metrics["mean_return"], np.mean(metrics["episode_returns"]), rtol=1e-6
+    )
     # CartPole pays 1 per step: return equals length.
     np.testing.assert_allclose(metrics["episode_returns"], metrics["episode_lengths"])
 
@@ -95,8 +123,15 @@ def test_warmup_steps_the_environments_without_learning():
 
 def test_truncated_steps_bootstrap_from_the_final_observation():
     env, env_params = make("CartPole-v1", max_steps_in_episode=5)
-    agent = PPO(PPOConfig(**TINY), env, env_params, mlp_network(Categorical(2)), mlp_network(VNetwork()),
-                optax.adam(1e-3), optax.adam(1e-3))
+    agent = PPO(
+        PPOConfig(**TINY),
+        env,
+        env_params,
+        mlp_network(Categorical(2)),
+        mlp_network(VNetwork()),
+        optax.adam(1e-3),
+        optax.adam(1e-3),
+    )
     key, state = agent.init(jax.random.key(0))
     _, _, records = agent._rollout(key, state)
     transitions, _, _, final_value = records
@@ -146,9 +181,11 @@ def test_memoryless_networks_train_on_single_steps():
 def test_target_kl_stops_the_update_early():
     agent = ppo(target_kl=1e-12, num_epochs=4, num_minibatches=4)
     key, state = agent.init(jax.random.key(0))
-    _, trained, transitions = agent.train(key, state, num_steps=32)
+    _, _trained, transitions = agent.train(key, state, num_steps=32)
     applied = float(transitions.info["metrics"]["updates_applied"])
-    assert 0 < applied < 1  # the first update always runs, then KL > 1e-12 stops the rest
+    assert (
+        0 < applied < 1
+    )  # the first update always runs, then KL > 1e-12 stops the rest
 
 
 def test_shared_parameters_follow_the_actor_optimizer():
@@ -157,10 +194,21 @@ def test_shared_parameters_follow_the_actor_optimizer():
     env, env_params = make("CartPole-v1")
     extractor = FeatureExtractor(observation_extractor=MLP(features=(16,)))
     torso = SequenceModelWrapper(MLP(features=(16,)))
-    actor, critic = Network(extractor, torso, Categorical(2)), Network(extractor, torso, VNetwork())
+    actor, critic = (
+        Network(extractor, torso, Categorical(2)),
+        Network(extractor, torso, VNetwork()),
+    )
 
     def trained(actor_optimizer, critic_optimizer, **config):
-        agent = PPO(PPOConfig(**TINY, **config), env, env_params, actor, critic, actor_optimizer, critic_optimizer)
+        agent = PPO(
+            PPOConfig(**TINY, **config),
+            env,
+            env_params,
+            actor,
+            critic,
+            actor_optimizer,
+            critic_optimizer,
+        )
         key, state = agent.init(jax.random.key(0))
         return state, agent.train(key, state, num_steps=32)[1]
 
@@ -169,7 +217,9 @@ def test_shared_parameters_follow_the_actor_optimizer():
     assert_trees_equal(state.params[0], frozen_actor.params[0])
     assert trees_differ(state.params[1], frozen_actor.params[1])
     # The value loss alone (no policy gradient, no entropy) still moves the shared torso.
-    state, value_only = trained(optax.sgd(0.1), optax.set_to_zero(), clip_coef=1e-9, entropy_coef=0.0)
+    state, value_only = trained(
+        optax.sgd(0.1), optax.set_to_zero(), clip_coef=1e-9, entropy_coef=0.0
+    )
     assert trees_differ(state.params[0]["torso"], value_only.params[0]["torso"])
     assert_trees_equal(state.params[1], value_only.params[1])
 
@@ -177,11 +227,11 @@ def test_shared_parameters_follow_the_actor_optimizer():
 @pytest.mark.parametrize(
     ("config", "field"),
     [
-        (dict(num_envs=0), "num_envs"),
-        (dict(gamma=1.5), "gamma"),
-        (dict(num_minibatches=2.0), "num_minibatches"),
-        (dict(target_kl=-1.0), "target_kl"),
-        (dict(entropy_coef=-0.1), "entropy_coef"),
+        ({"num_envs": 0}, "num_envs"),
+        ({"gamma": 1.5}, "gamma"),
+        ({"num_minibatches": 2.0}, "num_minibatches"),
+        ({"target_kl": -1.0}, "target_kl"),
+        ({"entropy_coef": -0.1}, "entropy_coef"),
     ],
 )
 def test_bad_config_values_name_the_field(config, field):
@@ -192,9 +242,12 @@ def test_bad_config_values_name_the_field(config, field):
 @pytest.mark.parametrize(
     ("config", "field"),
     [
-        (dict(num_envs=3, num_minibatches=2), "num_minibatches"),  # 3 sequences of 8 steps
-        (dict(burn_in=8), "burn_in"),
-        (dict(sequence_length=3), "sequence_length"),
+        (
+            {"num_envs": 3, "num_minibatches": 2},
+            "num_minibatches",
+        ),  # 3 sequences of 8 steps
+        ({"burn_in": 8}, "burn_in"),
+        ({"sequence_length": 3}, "sequence_length"),
     ],
 )
 def test_sequences_that_cannot_be_split_fail_at_construction(config, field):
@@ -205,16 +258,61 @@ def test_sequences_that_cannot_be_split_fail_at_construction(config, field):
 def test_wrong_networks_and_optimizers_fail_at_construction():
     env, env_params = make("CartPole-v1")
     cfg, adam = PPOConfig(**TINY), optax.adam(1e-3)
-    with pytest.raises(TypeError, match="actor needs a Categorical or Gaussian or SquashedGaussian head"):
-        PPO(cfg, env, env_params, mlp_network(VNetwork()), mlp_network(VNetwork()), adam, adam)
+    with pytest.raises(
+        TypeError,
+        match="actor needs a Categorical or Gaussian or SquashedGaussian head",
+    ):
+        PPO(
+            cfg,
+            env,
+            env_params,
+            mlp_network(VNetwork()),
+            mlp_network(VNetwork()),
+            adam,
+            adam,
+        )
     with pytest.raises(TypeError, match="critic needs a VNetwork head"):
-        PPO(cfg, env, env_params, mlp_network(Categorical(2)), mlp_network(Categorical(2)), adam, adam)
+        PPO(
+            cfg,
+            env,
+            env_params,
+            mlp_network(Categorical(2)),
+            mlp_network(Categorical(2)),
+            adam,
+            adam,
+        )
     with pytest.raises(TypeError, match="critic_optimizer must be an optax optimizer"):
-        PPO(cfg, env, env_params, mlp_network(Categorical(2)), mlp_network(VNetwork()), adam, 3e-4)
-    with pytest.raises(ValueError, match="Gaussian"):  # a continuous head on a discrete action space
-        PPO(cfg, env, env_params, mlp_network(Gaussian(2)), mlp_network(VNetwork()), adam, adam)
+        PPO(
+            cfg,
+            env,
+            env_params,
+            mlp_network(Categorical(2)),
+            mlp_network(VNetwork()),
+            adam,
+            3e-4,
+        )
+    with pytest.raises(
+        ValueError, match="Gaussian"
+    ):  # a continuous head on a discrete action space
+        PPO(
+            cfg,
+            env,
+            env_params,
+            mlp_network(Gaussian(2)),
+            mlp_network(VNetwork()),
+            adam,
+            adam,
+        )
     with pytest.raises(ValueError, match="num_steps"):
-        agent = PPO(cfg, env, env_params, mlp_network(Categorical(2)), mlp_network(VNetwork()), adam, adam)
+        agent = PPO(
+            cfg,
+            env,
+            env_params,
+            mlp_network(Categorical(2)),
+            mlp_network(VNetwork()),
+            adam,
+            adam,
+        )
         agent.train(jax.random.key(0), None, num_steps=-5)
 
 
@@ -227,7 +325,9 @@ def test_state_survives_an_orbax_round_trip(tmp_path):
     checkpointer = ocp.StandardCheckpointer()
     checkpointer.save(tmp_path / "state", state)
     checkpointer.wait_until_finished()
-    restored = checkpointer.restore(tmp_path / "state", jax.tree.map(ocp.utils.to_shape_dtype_struct, state))
+    restored = checkpointer.restore(
+        tmp_path / "state", jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+    )
     assert_trees_equal(agent.train(key, state, 64), agent.train(key, restored, 64))
 
 
@@ -235,4 +335,6 @@ def test_transitions_done_is_terminated_or_truncated():
     agent = ppo(rollout_length=64)
     key, state = agent.init(jax.random.key(0))
     _, _, transitions = agent.train(key, state, num_steps=256)
-    np.testing.assert_array_equal(transitions.done, jnp.logical_or(transitions.terminated, transitions.truncated))
+    np.testing.assert_array_equal(
+        transitions.done, jnp.logical_or(transitions.terminated, transitions.truncated)
+    )

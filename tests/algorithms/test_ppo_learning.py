@@ -21,7 +21,15 @@ def trained_return(env_id: str, network, num_steps: int, seed: int = 0) -> float
     env, env_params = make(env_id)
     actions = env.action_space(env_params).n
     optimizer = optax.adam(1e-3)
-    agent = PPO(CONFIG, env, env_params, network(Categorical(actions), 64), network(VNetwork(), 64), optimizer, optimizer)
+    agent = PPO(
+        CONFIG,
+        env,
+        env_params,
+        network(Categorical(actions), 64),
+        network(VNetwork(), 64),
+        optimizer,
+        optimizer,
+    )
     key, state = agent.init(jax.random.key(seed))
     key, state, _ = agent.train(key, state, num_steps=num_steps)
     _, metrics = agent.evaluate(key, state, num_episodes=64)

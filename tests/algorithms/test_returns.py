@@ -31,7 +31,9 @@ def test_gae_without_episode_ends():
     # delta = (1.4, 0.35, 2.3); A_t = delta_t + 0.45 A_{t+1}
     advantages, returns = gae()
     np.testing.assert_allclose(advantages, [2.02325, 1.385, 2.3], rtol=1e-6)
-    np.testing.assert_allclose(returns, np.asarray(advantages) + np.asarray(VALUES), rtol=1e-6)
+    np.testing.assert_allclose(
+        returns, np.asarray(advantages) + np.asarray(VALUES), rtol=1e-6
+    )
 
 
 def test_gae_termination_neither_bootstraps_nor_carries_the_trace():
@@ -46,12 +48,15 @@ def test_gae_truncation_bootstraps_from_the_final_observation_only():
     np.testing.assert_allclose(advantages, [2.165, 1.7, 2.3], rtol=1e-6)
 
 
-@pytest.mark.parametrize(("lambda_", "expected"), [
-    # one-step targets r + 0.9 v'
-    (0.0, [1.9, 1.35, 3.8]),
-    # Monte Carlo, bootstrapped at the end: 3.8; 0 + 0.9 * 3.8; 1 + 0.9 * 3.42
-    (1.0, [4.078, 3.42, 3.8]),
-])
+@pytest.mark.parametrize(
+    ("lambda_", "expected"),
+    [
+        # one-step targets r + 0.9 v'
+        (0.0, [1.9, 1.35, 3.8]),
+        # Monte Carlo, bootstrapped at the end: 3.8; 0 + 0.9 * 3.8; 1 + 0.9 * 3.42
+        (1.0, [4.078, 3.42, 3.8]),
+    ],
+)
 def test_lambda_returns_limits(lambda_, expected):
     targets = lambda_returns(REWARDS, NEXT_VALUES, NONE, NONE, 0.9, lambda_)
     np.testing.assert_allclose(targets, expected, rtol=1e-6)
@@ -71,14 +76,17 @@ N_NONE = jnp.zeros(4, bool)
 N_AT_1 = jnp.array([False, True, False, False])
 
 
-@pytest.mark.parametrize(("terminated", "truncated", "expected"), [
-    # 1 + .5*2 + .25*20 ; 2 + .5*3 + .25*30 ; 3 + .5*4 + .25*40 ; 4 + .5*40 (rollout end)
-    (N_NONE, N_NONE, [7.0, 11.0, 15.0, 24.0]),
-    # the episode terminates at step 1: nothing after it, no bootstrap
-    (N_AT_1, N_NONE, [2.0, 2.0, 15.0, 24.0]),
-    # truncated at step 1: bootstrap from its final observation's value (20)
-    (N_NONE, N_AT_1, [7.0, 12.0, 15.0, 24.0]),
-])
+@pytest.mark.parametrize(
+    ("terminated", "truncated", "expected"),
+    [
+        # 1 + .5*2 + .25*20 ; 2 + .5*3 + .25*30 ; 3 + .5*4 + .25*40 ; 4 + .5*40 (rollout end)
+        (N_NONE, N_NONE, [7.0, 11.0, 15.0, 24.0]),
+        # the episode terminates at step 1: nothing after it, no bootstrap
+        (N_AT_1, N_NONE, [2.0, 2.0, 15.0, 24.0]),
+        # truncated at step 1: bootstrap from its final observation's value (20)
+        (N_NONE, N_AT_1, [7.0, 12.0, 15.0, 24.0]),
+    ],
+)
 def test_two_step_returns(terminated, truncated, expected):
     returns = n_step_returns(N_REWARDS, N_NEXT, terminated, truncated, 0.5, 2)
     np.testing.assert_allclose(returns, expected, rtol=1e-6)
@@ -94,4 +102,6 @@ def test_value_rescaling_by_hand_and_inverse():
         rescale_value(jnp.array([0.0, 3.0, -8.0])), [0.0, 1.003, -2.008], rtol=1e-6
     )
     x = jnp.array([-1e4, -37.5, -1.0, 0.0, 0.25, 12.0, 1e4])
-    np.testing.assert_allclose(unrescale_value(rescale_value(x)), x, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        unrescale_value(rescale_value(x)), x, rtol=1e-4, atol=1e-4
+    )

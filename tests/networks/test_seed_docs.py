@@ -3,11 +3,12 @@
 Each block runs with `nnx`, `jax`, `env` and `env_params` supplied (the seeds omit
 those imports), then every network, torso, feature extractor and head it defines is
 initialised for the environment and called on (batch, time, ...) sequences with
-episode resets. Blocks that need the algorithms of issue 5 (PPO) are counted, not run,
-until those land; the count is checked so that no block can silently drop out.
+episode resets. The algorithm blocks (PPO) run with an `actor`, a `critic`, an
+`optimizer` and a `key` supplied as well, and their agent is checked to have trained.
 """
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -15,9 +16,11 @@ import distrax
 import gymnax
 import jax
 import jax.numpy as jnp
+import optax
 import pytest
 from flax import nnx
 
+from memorax.algorithms import PPO, PPOConfig, PPOState, Transition
 from memorax.networks import CNN, MLP, FeatureExtractor, Network, SequenceModelWrapper
 from memorax.networks.heads import (
     Categorical,
@@ -34,51 +37,83 @@ from memorax.networks.module import Module
 REPO = Path(__file__).resolve().parents[2]
 SHARED_SEEDS = REPO.parent / "shared" / "seeds"
 VENDORED_SEEDS = REPO / "docs" / "seeds"
-NEEDS_SEQUENCE_MODELS: tuple[str, ...] = ()  # issue 3 has landed them all
-NEEDS_ALGORITHMS = ("PPO", "agent.")  # issue 5
-EXPECTED_DEFERRED = {"building-networks.md": 0, "core-concepts.md": 3}
+SEED_PAGES = ("building-networks.md", "core-concepts.md")
 
 BATCH, TIME = 3, 5
 
 
 def seed_path(name: str) -> Path:
-    return SHARED_SEEDS / name if (SHARED_SEEDS / name).exists() else VENDORED_SEEDS / name
+    return (
+        SHARED_SEEDS / name if (SHARED_SEEDS / name).exists() else VENDORED_SEEDS / name
+    )
 
 
 def python_blocks(name: str) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", seed_path(name).read_text(), flags=re.S)
+    return re.findall(
+        r"```python\n(.*?)```", seed_path(name).read_text(), flags=re.DOTALL
+    )
 
 
-def is_deferred(block: str) -> bool:
-    return any(marker in block for marker in NEEDS_SEQUENCE_MODELS + NEEDS_ALGORITHMS)
+def seed_blocks():
+    return [
+        pytest.param(name, index, id=f"{name}-block{index}")
+        for name in SEED_PAGES
+        for index in range(len(python_blocks(name)))
+    ]
 
 
-def runnable_blocks():
-    """(earlier runnable blocks of the page, the block): a page's blocks share imports."""
-    cases = []
-    for name in EXPECTED_DEFERRED:
-        earlier = []
-        for index, block in enumerate(python_blocks(name)):
-            if not is_deferred(block):
-                cases.append(pytest.param("\n".join(earlier), block, id=f"{name}-block{index}"))
-                earlier.append(block)
-    return cases
+def supplied_names() -> dict:
+    """What the seeds use without defining: modules, an environment (FourRooms-misc: 4
+    features, 4 actions), and for the algorithm blocks an actor, a critic, an optimizer
+    and a key."""
+    env, env_params = gymnax.make("FourRooms-misc")
+    return {
+        "nnx": nnx,
+        "jax": jax,
+        "jnp": jnp,
+        "env": env,
+        "env_params": env_params,
+        "actor": Network(
+            FeatureExtractor(MLP(features=(16,))),
+            SequenceModelWrapper(MLP(features=(16,))),
+            Categorical(4),
+        ),
+        "critic": Network(
+            FeatureExtractor(MLP(features=(16,))),
+            SequenceModelWrapper(MLP(features=(16,))),
+            VNetwork(),
+        ),
+        "optimizer": optax.adam(3e-4),
+        "key": jax.random.key(0),
+    }
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_DEFERRED))
-def test_only_the_known_blocks_wait_for_later_issues(name):
-    deferred = [b for b in python_blocks(name) if is_deferred(b)]
-    assert len(deferred) == EXPECTED_DEFERRED[name]
+@functools.cache
+def page_results(name: str) -> list:
+    """Run a page's blocks in order in one namespace (later blocks use earlier names);
+    per block, the objects it bound or the exception it raised."""
+    namespace, results = supplied_names(), []
+    for block in python_blocks(name):
+        try:
+            results.append(run_statements(block, namespace))
+        except Exception as error:  # noqa: BLE001 (reported by that block's test)
+            results.append(error)
+    return results
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_DEFERRED))
+@pytest.mark.parametrize("name", SEED_PAGES)
 def test_vendored_copy_matches_the_users_document(name):
     if not (SHARED_SEEDS / name).exists():
         pytest.skip("the user's shared/ folder is not beside this checkout")
     assert (VENDORED_SEEDS / name).read_text() == (SHARED_SEEDS / name).read_text()
 
 
-CONTINUOUS_HEADS = (Gaussian, SquashedGaussian, ContinuousQNetwork, TwinContinuousQNetwork)
+CONTINUOUS_HEADS = (
+    Gaussian,
+    SquashedGaussian,
+    ContinuousQNetwork,
+    TwinContinuousQNetwork,
+)
 
 
 def environment_for(network: Network):
@@ -97,8 +132,15 @@ def run_statements(source: str, namespace: dict) -> list:
     defined = []
     for statement in ast.parse(source).body:
         before = dict(namespace)
-        exec(compile(ast.Module([statement], type_ignores=[]), "<seed block>", "exec"), namespace)
-        defined += [v for k, v in namespace.items() if not k.startswith("__") and before.get(k) is not v]
+        exec(  # noqa: S102 (the seeds are our own documents)
+            compile(ast.Module([statement], type_ignores=[]), "<seed block>", "exec"),
+            namespace,
+        )
+        defined += [
+            v
+            for k, v in namespace.items()
+            if not k.startswith("__") and before.get(k) is not v
+        ]
     return defined
 
 
@@ -109,9 +151,17 @@ def as_networks(objects: list) -> list[Network]:
         if isinstance(value, Network):
             networks.append(value)
         elif isinstance(value, FeatureExtractor):
-            networks.append(Network(value, SequenceModelWrapper(MLP(features=(16,))), VNetwork()))
+            networks.append(
+                Network(value, SequenceModelWrapper(MLP(features=(16,))), VNetwork())
+            )
         elif isinstance(value, Head):
-            networks.append(Network(default_extractor(), SequenceModelWrapper(MLP(features=(64,))), value))
+            networks.append(
+                Network(
+                    default_extractor(),
+                    SequenceModelWrapper(MLP(features=(64,))),
+                    value,
+                )
+            )
         elif isinstance(value, Module) and not isinstance(value, (MLP, CNN)):
             networks.append(Network(default_extractor(), value, VNetwork()))
     return networks
@@ -140,7 +190,10 @@ def check_output(head: Head, output, action_dim: int):
 def call_on_sequences(network: Network):
     """Initialise `network` for a fitting environment; call it twice, carrying over."""
     env, env_params = environment_for(network)
-    observation_space, action_space = env.observation_space(env_params), env.action_space(env_params)
+    observation_space, action_space = (
+        env.observation_space(env_params),
+        env.action_space(env_params),
+    )
     network.init(jax.random.key(0), observation_space, action_space)
     keys = jax.random.split(jax.random.key(1), 4)
     observation = jax.random.uniform(keys[0], (BATCH, TIME, *observation_space.shape))
@@ -150,23 +203,53 @@ def call_on_sequences(network: Network):
         previous_action = jax.random.randint(keys[2], (BATCH, TIME), 0, action_dim)
     else:
         action_dim = action_space.shape[0]
-        previous_action = jax.random.uniform(keys[2], (BATCH, TIME, action_dim), minval=-1, maxval=1)
+        previous_action = jax.random.uniform(
+            keys[2], (BATCH, TIME, action_dim), minval=-1, maxval=1
+        )
     previous_reward = jax.random.normal(keys[3], (BATCH, TIME))
-    head_inputs = {"action": previous_action} if isinstance(network.head, (ContinuousQNetwork, TwinContinuousQNetwork)) else {}
+    head_inputs = (
+        {"action": previous_action}
+        if isinstance(network.head, (ContinuousQNetwork, TwinContinuousQNetwork))
+        else {}
+    )
 
-    carry, output = network(observation, episode_start, previous_action, previous_reward, **head_inputs)
+    carry, output = network(
+        observation, episode_start, previous_action, previous_reward, **head_inputs
+    )
     check_output(network.head, output, action_dim)
     assert all(leaf.shape[0] == BATCH for leaf in jax.tree.leaves(carry))
-    _, again = network(observation, episode_start, previous_action, previous_reward, carry, **head_inputs)
+    _, again = network(
+        observation,
+        episode_start,
+        previous_action,
+        previous_reward,
+        carry,
+        **head_inputs,
+    )
     check_output(network.head, again, action_dim)
 
 
-@pytest.mark.parametrize(("earlier", "block"), runnable_blocks())
-def test_seed_block_runs_and_its_networks_work_on_sequences(earlier, block):
-    env, env_params = gymnax.make("FourRooms-misc")
-    namespace = {"nnx": nnx, "jax": jax, "jnp": jnp, "env": env, "env_params": env_params}
-    exec(compile(earlier, "<earlier seed blocks>", "exec"), namespace)
-    networks = as_networks(run_statements(block, namespace))
-    assert networks, "the block defines something to run"
+def check_algorithm_objects(objects: list) -> bool:
+    """An algorithm block's objects: a trained state's transitions are real steps."""
+    found = False
+    for value in objects:
+        if isinstance(value, (PPO, PPOConfig, PPOState)):
+            found = True
+        if isinstance(value, Transition):
+            found = True
+            assert value.reward.shape[0] == PPOConfig().num_envs
+            assert jnp.all(jnp.isfinite(value.info["metrics"]["loss"]))
+    return found
+
+
+@pytest.mark.parametrize(("name", "index"), seed_blocks())
+def test_seed_block_runs_and_its_objects_work(name, index):
+    result = page_results(name)[index]
+    if isinstance(result, Exception):
+        raise result
+    networks = as_networks(result)
+    assert networks or check_algorithm_objects(result), (
+        "the block defines something to run"
+    )
     for network in networks:
         call_on_sequences(network)
