@@ -20,7 +20,7 @@ last row supplies the next observation of the row before it. Each update
 The critic optimizer owns every parameter the critic uses: a module the actor shares
 with the critic (e.g. a feature extractor) is trained by the critic loss only, and
 the actor uses it as it is (as in SAC-AE / DrQ), so the actor loss never moves the
-critic.
+critic. In the critic targets both networks see the target copy of such a module.
 """
 
 from __future__ import annotations
@@ -48,18 +48,6 @@ from memorax.algorithms.replay import (
 )
 from memorax.networks.heads import SquashedGaussian, TwinContinuousQNetwork
 from memorax.networks.spaces import action_spec
-
-_STORED_FIELDS = (
-    "observation",
-    "action",
-    "reward",
-    "terminated",
-    "truncated",
-    "final_observation",
-    "episode_start",
-    "previous_action",
-    "previous_reward",
-)
 
 
 @dataclass(frozen=True)
@@ -172,7 +160,9 @@ class SAC(Algorithm):
 
     `actor` is a Network with a SquashedGaussian head, `critic` one with a
     TwinContinuousQNetwork head; `temperature_optimizer` defaults to adam(3e-4).
-    The environment must have continuous (Box) actions.
+    The environment must have continuous (Box) actions. The metrics of an iteration
+    without updates (before `learning_starts`) are zeros, so averages over a `train`
+    call that starts learning are diluted; `updates` says how many were made.
     """
 
     def __init__(
@@ -285,8 +275,7 @@ class SAC(Algorithm):
         return policy.mode()[:, 0], carry
 
     def _store(self, state, transition):
-        step = {field: getattr(transition, field) for field in _STORED_FIELDS}
-        step["action"] = step["action"].astype(self.environment.action_dtype)
+        step = {field: getattr(transition, field) for field in state.buffer.data}
         return state.replace(buffer=add(state.buffer, step))
 
     def _act(self, state: SACState, key):

@@ -185,7 +185,9 @@ def test_warmup_fills_the_buffer_and_learning_waits_for_learning_starts():
     key, state = agent.init(jax.random.key(0))
     key, state = agent.warmup(key, state, num_steps=5)
     assert int(state.buffer.size) == 5
-    key, after, _ = agent.train(key, state, num_steps=2)  # steps 6, 7: no update
+    after = state
+    for _ in range(2):  # steps 6 and 7: no update yet
+        key, after, _ = agent.train(key, after, num_steps=1)
     assert_trees_equal(state.actor_params, after.actor_params)
     _, after, _ = agent.train(key, after, num_steps=1)  # step 8 reaches learning_starts
     leaves = zip(
@@ -215,9 +217,21 @@ def test_evaluate_leaves_the_state_untouched(agent):
 
 
 def test_recurrent_networks_train_on_windows_with_burn_in():
-    agent = make_agent(networks(recurrent=True), sequence_length=4, burn_in=1)
+    agent = make_agent(
+        networks(recurrent=True),
+        sequence_length=4,
+        burn_in=1,
+        num_envs=2,
+        rollout_length=2,
+        updates_per_step=0.5,
+    )
     key, state = agent.init(jax.random.key(0))
-    key, state, transitions = agent.train(key, state, num_steps=8)
+    key, state, transitions = agent.train(key, state, num_steps=16)
+    assert transitions.reward.shape == (2, 2)
+    # 4 iterations of 2 steps per env; windows of 5 rows exist from the 3rd one, and
+    # each learning iteration makes 0.5 x 2 x 2 = 2 updates: 1 per iteration on average
+    assert int(state.buffer.size) == 8
+    assert float(transitions.info["metrics"]["updates"]) == 1.0
     assert np.isfinite(transitions.info["metrics"]["critic_loss"])
     _, metrics = agent.evaluate(key, state, num_episodes=2)
     assert np.all(np.isfinite(metrics["episode_returns"]))

@@ -1,0 +1,198 @@
+"""PPO training speed on CartPole-v1: env steps/s and compile time per torso, the
+random-action rollout of the same environments as the ceiling, and vmapped seeds
+against the same seeds run one after another.
+
+Setting (issue 5): 8 envs x 128 steps per iteration, 4 epochs x 4 minibatches, adam
+2.5e-4; actor and critic are separate networks, each FeatureExtractor(MLP(64)) ->
+torso -> head. Torsos: MLP(64) (so MLP(64, 64) in all), GRU(64), LSTM(64), S5,
+Mamba and SelfAttention. Every timing alternates with the ceiling so that the ratios
+survive the noisy shared machine. Targets: PPO-MLP >= 10% of the ceiling, PPO-GRU >=
+1/8 of PPO-MLP, 16 vmapped seeds >= 4x faster than 16 sequential runs.
+
+    python benchmarks/algorithms.py [--iterations 8] [--repeats 3] [--torsos ...] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from memorax.algorithms import PPO, PPOConfig
+from memorax.environments import make
+from memorax.networks import MLP, RNN, FeatureExtractor, Network, SequenceModelWrapper
+from memorax.networks import sequence_models as sm
+from memorax.networks.heads import Categorical, VNetwork
+from results import write_section
+
+ENV_ID = "CartPole-v1"
+CONFIG = PPOConfig(num_envs=8, rollout_length=128, num_epochs=4, num_minibatches=4)
+WIDTH = 64
+TORSOS = {
+    "MLP(64,64)": lambda: MLP(features=(WIDTH,)),
+    "GRU(64)": lambda: RNN(nnx.GRUCell(WIDTH, WIDTH, rngs=nnx.Rngs(0))),
+    "LSTM(64)": lambda: RNN(nnx.LSTMCell(WIDTH, WIDTH, rngs=nnx.Rngs(0))),
+    "S5": lambda: sm.S5(hidden_dim=WIDTH, state_dim=WIDTH, parallel=False),
+    "Mamba": lambda: sm.Mamba(hidden_dim=WIDTH, parallel=False),
+    "SelfAttention": lambda: sm.SelfAttention(num_heads=4, head_dim=16, context_length=64),
+}
+
+
+def network(torso, head) -> Network:
+    return Network(FeatureExtractor(observation_extractor=MLP(features=(WIDTH,))), SequenceModelWrapper(torso()), head)
+
+
+def ppo_agent(torso_name: str) -> PPO:
+    env, env_params = make(ENV_ID)
+    torso = TORSOS[torso_name]
+    optimizer = optax.adam(2.5e-4)
+    actor = network(torso, Categorical(env.action_space(env_params).n))
+    return PPO(CONFIG, env, env_params, actor, network(torso, VNetwork()), optimizer, optimizer)
+
+
+@partial(jax.jit, static_argnames=("env", "num_envs", "num_steps"))
+def random_rollout(env, params, key, num_envs: int, num_steps: int):
+    """The ceiling: the same envs stepped with random actions, nothing learned."""
+    reset_key, key = jax.random.split(key)
+    _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(reset_key, num_envs), params)
+    num_actions = env.action_space(params).n
+
+    def step(carry, step_key):
+        state, total = carry
+        action_key, env_key = jax.random.split(step_key)
+        action = jax.random.randint(action_key, (num_envs,), 0, num_actions)
+        obs, state, reward, _, _, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+            jax.random.split(env_key, num_envs), state, action, params
+        )
+        return (state, total + reward.sum() + obs.sum()), None
+
+    (_, total), _ = jax.lax.scan(step, (state, 0.0), jax.random.split(key, num_steps))
+    return total
+
+
+def block(tree):
+    jax.tree.map(lambda x: x.block_until_ready(), tree)
+
+
+def timed(run) -> float:
+    start = time.perf_counter()
+    block(run())
+    return time.perf_counter() - start
+
+
+class Ceiling:
+    def __init__(self, env_steps: int):
+        env, params = make(ENV_ID)
+        self.env_steps = env_steps
+        self.run = partial(random_rollout, env, params, jax.random.key(0), num_envs=CONFIG.num_envs,
+                           num_steps=env_steps // CONFIG.num_envs)
+        block(self.run())
+
+    def seconds(self) -> float:
+        return timed(self.run)
+
+
+def measure_torso(name: str, iterations: int, repeats: int, ceiling: Ceiling) -> dict:
+    agent = ppo_agent(name)
+    key, state = agent.init(jax.random.key(0))
+    start = time.perf_counter()
+    compiled = agent._train.lower(key, state, iterations).compile()
+    compile_seconds = time.perf_counter() - start
+    block(compiled(key, state))
+    own, theirs = [], []
+    for _ in range(repeats):
+        own.append(timed(lambda: compiled(key, state)))
+        theirs.append(ceiling.seconds())
+    env_steps = iterations * agent.steps_per_iteration
+    ppo_rate = env_steps / statistics.median(own)
+    ceiling_rate = ceiling.env_steps / statistics.median(theirs)
+    return {"torso": name, "compile": compile_seconds, "steps_per_second": ppo_rate,
+            "ceiling": ceiling_rate, "of_ceiling": ppo_rate / ceiling_rate}
+
+
+def measure_seeds(num_seeds: int, iterations: int, repeats: int) -> dict:
+    """16 seeds in one vmapped program against the same 16 run one after another."""
+    agent = ppo_agent("MLP(64,64)")
+    keys, states = jax.vmap(agent.init)(jax.random.split(jax.random.key(1), num_seeds))
+    num_steps = iterations * agent.steps_per_iteration
+    vmapped = jax.jit(jax.vmap(lambda k, s: agent.train(k, s, num_steps=num_steps)))
+    block(vmapped(keys, states))
+    one = [(keys[i], jax.tree.map(lambda x, i=i: x[i], states)) for i in range(num_seeds)]
+    block(agent.train(*one[0], num_steps=num_steps))
+
+    def sequential():
+        return [agent.train(k, s, num_steps=num_steps) for k, s in one]
+
+    together, apart = [], []
+    for _ in range(repeats):
+        together.append(timed(lambda: vmapped(keys, states)))
+        apart.append(timed(sequential))
+    return {"seeds": num_seeds, "vmapped": statistics.median(together), "sequential": statistics.median(apart)}
+
+
+def report(torso_rows, seed_rows, iterations: int) -> str:
+    mlp = next(row for row in torso_rows if row["torso"].startswith("MLP"))
+    lines = [
+        "## Algorithms",
+        "",
+        f"PPO on {ENV_ID}: {CONFIG.num_envs} envs x {CONFIG.rollout_length} steps per iteration, "
+        f"{CONFIG.num_epochs} epochs x {CONFIG.num_minibatches} minibatches, adam 2.5e-4, separate actor "
+        f"and critic (FeatureExtractor(MLP(64)) -> torso -> head), {iterations} iterations per timed call; "
+        f"{platform.processor() or platform.machine()}, {jax.device_count()} {jax.default_backend()} device(s), "
+        "2 shared cores. `python benchmarks/algorithms.py --write`.",
+        "",
+        "| torso | env steps/s | of the random-action ceiling | of PPO-MLP | compile (s) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in torso_rows:
+        relative = row["of_ceiling"] / mlp["of_ceiling"]
+        lines.append(f"| {row['torso']} | {row['steps_per_second']:,.0f} | {row['of_ceiling']:.1%} | "
+                     f"{relative:.2f} | {row['compile']:.1f} |")
+    lines += [
+        "",
+        f"Ceiling (random actions, same 8 envs): {mlp['ceiling']:,.0f} env steps/s in the MLP row's run. "
+        "Targets: PPO-MLP >= 10% of the ceiling; PPO-GRU >= 0.125 of PPO-MLP.",
+        "",
+        "| seeds | vmapped (s) | one after another (s) | speed-up |",
+        "|---:|---:|---:|---:|",
+    ]
+    for row in seed_rows:
+        lines.append(f"| {row['seeds']} | {row['vmapped']:.2f} | {row['sequential']:.2f} | "
+                     f"{row['sequential'] / row['vmapped']:.1f}x |")
+    lines += ["", "Target: 16 vmapped seeds >= 4x faster than 16 sequential runs (PPO-MLP).", ""]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--iterations", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--torsos", nargs="*", default=list(TORSOS))
+    parser.add_argument("--seeds", nargs="*", type=int, default=[1, 4, 16])
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+    torsos = ["MLP(64,64)"] + [t for t in args.torsos if not t.startswith("MLP")]
+    ceiling = Ceiling(args.iterations * CONFIG.num_envs * CONFIG.rollout_length)
+    torso_rows = []
+    for name in torsos:
+        torso_rows.append(measure_torso(name, args.iterations, args.repeats, ceiling))
+        print(torso_rows[-1], flush=True)
+    seed_rows = []
+    for seeds in args.seeds:
+        seed_rows.append(measure_seeds(seeds, max(1, args.iterations // 4), args.repeats))
+        print(seed_rows[-1], flush=True)
+    text = report(torso_rows, seed_rows, args.iterations)
+    print(text)
+    if args.write:
+        write_section("Algorithms", text)
+
+
+if __name__ == "__main__":
+    main()
