@@ -56,6 +56,12 @@ def agent_for(cartpole, cfg=TINY, **kwargs):
     return DQN(cfg, env, params, q_network(**kwargs), optax.adam(1e-3))
 
 
+@pytest.fixture(scope="module")
+def agent(cartpole):
+    """One agent for the tests that train it, so its programs compile once."""
+    return agent_for(cartpole)
+
+
 def leaves_equal(a, b):
     return all(
         np.array_equal(np.asarray(x), np.asarray(y))
@@ -118,8 +124,7 @@ def window(final_observation):
     }
 
 
-def test_agent_targets_use_the_final_observation_only_at_truncation(cartpole):
-    agent = agent_for(cartpole)
+def test_agent_targets_use_the_final_observation_only_at_truncation(agent):
     _, state = agent.init(jax.random.key(0))
 
     def targets(final_observation):
@@ -146,8 +151,7 @@ def test_epsilon_decays_linearly_then_stays():
 # Contract --------------------------------------------------------------------------
 
 
-def test_vmap_over_seeds_and_determinism(cartpole):
-    agent = agent_for(cartpole)
+def test_vmap_over_seeds_and_determinism(agent):
     keys = jax.random.split(jax.random.key(1), 2)
     keys, states = jax.vmap(agent.init)(keys)
     train = jax.vmap(lambda k, s: agent.train(k, s, num_steps=64))
@@ -164,8 +168,7 @@ def test_vmap_over_seeds_and_determinism(cartpole):
     assert leaves_equal(key_data(states), key_data(again))
 
 
-def test_train_metrics_and_warmup_fill_the_buffer(cartpole):
-    agent = agent_for(cartpole)
+def test_train_metrics_and_warmup_fill_the_buffer(agent):
     key, state = agent.init(jax.random.key(2))
     key, state = agent.warmup(key, state, num_steps=16)
     assert int(state.buffer.size) == 8 and int(state.step) == 16
@@ -187,8 +190,7 @@ def test_no_updates_before_learning_starts(cartpole):
     assert leaves_equal(trained.params, state.params)
 
 
-def test_evaluate_leaves_the_state_untouched(cartpole):
-    agent = agent_for(cartpole)
+def test_evaluate_leaves_the_state_untouched(agent):
     key, state = agent.init(jax.random.key(4))
     key, state, _ = agent.train(key, state, num_steps=32)
     before = key_data(jax.tree.map(np.asarray, state))

@@ -57,6 +57,12 @@ def agent_for(cartpole, cfg=TINY):
     return R2D2(cfg, env, params, gru_q_network(), optax.adam(1e-3))
 
 
+@pytest.fixture(scope="module")
+def agent(cartpole):
+    """One agent for the tests that train it, so its programs compile once."""
+    return agent_for(cartpole)
+
+
 def key_data(tree):
     return jax.tree.map(
         lambda x: (
@@ -114,10 +120,9 @@ def test_rescaled_n_step_targets_by_hand():
 # Agent -----------------------------------------------------------------------------
 
 
-def test_buffer_keeps_the_carry_before_each_step(cartpole):
-    agent = agent_for(cartpole)
+def test_buffer_keeps_the_carry_before_each_step(agent):
     key, state = agent.init(jax.random.key(0))
-    key, state, _ = agent.train(key, state, num_steps=4)  # 2 steps per env
+    key, state, _ = agent.train(key, state, num_steps=48)  # 24 rows, no wrap yet
     stored = state.buffer.data["carry"]
     initial = agent._initial_carry(state, 2)
     assert leaves_equal(jax.tree.map(lambda c: c[0], stored), initial)
@@ -126,8 +131,7 @@ def test_buffer_keeps_the_carry_before_each_step(cartpole):
     assert agent.window_length == 2 + 4 + 2
 
 
-def test_priorities_are_updated_after_learning(cartpole):
-    agent = agent_for(cartpole)
+def test_priorities_are_updated_after_learning(agent):
     key, state = agent.init(jax.random.key(1))
     key, state, transitions = agent.train(key, state, num_steps=48)
     metrics = transitions.info["metrics"]
@@ -137,8 +141,7 @@ def test_priorities_are_updated_after_learning(cartpole):
     assert not np.allclose(written, 1.0)  # sampled windows got their TD priorities
 
 
-def test_vmap_over_seeds_and_determinism(cartpole):
-    agent = agent_for(cartpole)
+def test_vmap_over_seeds_and_determinism(agent):
     train = jax.vmap(lambda k, s: agent.train(k, s, num_steps=48))
     init = lambda: jax.vmap(agent.init)(jax.random.split(jax.random.key(2), 2))
     _, states, _ = train(*init())
@@ -151,10 +154,9 @@ def test_vmap_over_seeds_and_determinism(cartpole):
     )
 
 
-def test_evaluate_leaves_the_state_untouched(cartpole):
-    agent = agent_for(cartpole)
+def test_evaluate_leaves_the_state_untouched(agent):
     key, state = agent.init(jax.random.key(3))
-    key, state, _ = agent.train(key, state, num_steps=32)
+    key, state, _ = agent.train(key, state, num_steps=48)
     before = key_data(state)
     _, metrics = agent.evaluate(key, state, num_episodes=2)
     assert leaves_equal(before, key_data(state))
@@ -198,7 +200,8 @@ def test_wrong_head(cartpole):
 
 
 def test_r2d2_with_a_gru_learns_cartpole(cartpole):
-    """Defaults with a GRU(64): evaluation passes 100 within 40k env steps."""
+    """Defaults with a GRU(64): evaluation reaches 200 within 40k env steps (seeds
+    0-2 pass 300 by 20k; the best evaluation is kept as Q-learning oscillates)."""
     env, params = cartpole
     agent = R2D2(R2D2Config(), env, params, gru_q_network(64), optax.adam(1e-3))
     key, state = agent.init(jax.random.key(0))
@@ -207,6 +210,6 @@ def test_r2d2_with_a_gru_learns_cartpole(cartpole):
         key, state, _ = agent.train(key, state, num_steps=10_000)
         key, metrics = agent.evaluate(key, state, num_episodes=20)
         best = max(best, float(metrics["mean_return"]))
-        if best >= 100:
+        if best >= 200:
             break
-    assert best >= 100, best
+    assert best >= 200, best
