@@ -31,6 +31,7 @@ from memorax.algorithms.base import (
 from memorax.algorithms.environment_loop import LoopState
 from memorax.algorithms.final_observations import outputs_with_final_observations
 from memorax.algorithms.metrics import mean_over_leading_axes
+from memorax.algorithms.q_acting import QNetworkActing
 from memorax.algorithms.replay import (
     ReplayBuffer,
     add,
@@ -128,12 +129,6 @@ class DQNState:
     loop: LoopState  # carry = the Q-network's carry
 
 
-def linear_epsilon(config, step):
-    """Exploration rate after `step` env steps: linear decay, then constant."""
-    fraction = jnp.clip(step / max(config.epsilon_decay_steps, 1), 0.0, 1.0)
-    return config.epsilon_start + fraction * (config.epsilon_end - config.epsilon_start)
-
-
 def bootstrap_values(
     q_online, q_target, final_online, final_target, truncated, double_q: bool
 ):
@@ -157,7 +152,7 @@ def one_step_targets(reward, next_value, terminated, gamma):
     return reward + gamma * (1.0 - terminated.astype(reward.dtype)) * next_value
 
 
-class DQN(Algorithm):
+class DQN(QNetworkActing, Algorithm):
     """`DQN(cfg, env, env_params, q_network, optimizer)`: `q_network` is a Network
     with a DiscreteQNetwork head, `optimizer` an optax optimizer."""
 
@@ -210,23 +205,6 @@ class DQN(Algorithm):
 
     # Acting --------------------------------------------------------------------------
 
-    def _initial_carry(self, state, batch_size: int):
-        return self.merged(state.params).initialize_carry(batch_size)
-
-    def _q_values(self, params, loop: LoopState):
-        """Q-values of the loop's observations (batch, A) and the carry after them."""
-        carry, q = self.merged(params)(
-            *self.environment.network_inputs(loop), loop.carry
-        )
-        return q[:, 0], carry
-
-    def _next_carry(self, state, loop, action):
-        return self._q_values(state.params, loop)[1]
-
-    def _deterministic_action(self, state, loop):
-        q, carry = self._q_values(state.params, loop)
-        return jnp.argmax(q, axis=-1).astype(self.environment.action_dtype), carry
-
     def _replay_row(self, transition: Transition, loop: LoopState):
         """What the buffer keeps of one step (`loop` is the state it was taken in)."""
         return {field: getattr(transition, field) for field in ROW_FIELDS}
@@ -266,13 +244,9 @@ class DQN(Algorithm):
 
     def _act(self, state, key):
         """One epsilon-greedy step in every environment, stored in the buffer."""
-        explore_key, random_key, env_key = jax.random.split(key, 3)
+        action_key, env_key = jax.random.split(key)
         q, carry = self._q_values(state.params, state.loop)
-        greedy = jnp.argmax(q, axis=-1).astype(self.environment.action_dtype)
-        random = self.environment.random_actions(random_key).astype(greedy.dtype)
-        epsilon = linear_epsilon(self.cfg, state.step)
-        explore = jax.random.uniform(explore_key, greedy.shape) < epsilon
-        action = jnp.where(explore, random, greedy)
+        action = self._epsilon_greedy(action_key, q, self.epsilon(state.step))
         loop, transition = self.environment.step(env_key, state.loop, action, carry)
         state = self._store(state, transition)
         return state.replace(loop=loop, step=state.step + self.cfg.num_envs), transition
@@ -409,7 +383,7 @@ class DQN(Algorithm):
 
     def _iteration(self, key, state: DQNState):
         act_key, learn_key = jax.random.split(key)
-        epsilon = linear_epsilon(self.cfg, state.step)
+        epsilon = self.epsilon(state.step)
         state, transitions = jax.lax.scan(
             self._act, state, jax.random.split(act_key, self.cfg.train_frequency)
         )

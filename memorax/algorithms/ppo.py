@@ -30,10 +30,23 @@ from memorax.algorithms.base import (
     require_network,
     require_optimizer,
 )
-from memorax.algorithms.environment_loop import LoopState, one_step
-from memorax.algorithms.metrics import mean_over_leading_axes
+from memorax.algorithms.environment_loop import LoopState
 from memorax.algorithms.optimizers import per_network_optimizer
 from memorax.algorithms.returns import generalized_advantage_estimation
+from memorax.algorithms.sequences import (
+    at_truncations,
+    burn_in_mask,
+    final_observation_inputs,
+    masked_mean,
+    minibatch_epochs,
+    next_values,
+    rollout_in_sequences,
+    sequence_inputs,
+    sequence_length_for,
+    start_carries_of_sequences,
+    to_sequences,
+    tree_select,
+)
 from memorax.networks.distributions import SquashedNormal
 from memorax.networks.heads import Categorical, Gaussian, SquashedGaussian, VNetwork
 
@@ -121,14 +134,6 @@ class _Rollout:
     loss_mask: jax.Array  # False on burn-in steps
 
 
-def tree_select(condition, on_true, on_false):
-    return jax.tree.map(lambda a, b: jnp.where(condition, a, b), on_true, on_false)
-
-
-def masked_mean(x, mask):
-    return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
-
-
 class PPO(Algorithm):
     """`PPO(cfg, env, env_params, actor, critic, actor_optimizer, critic_optimizer)`.
 
@@ -166,34 +171,8 @@ class PPO(Algorithm):
         recurrent = has_memory(built_actor.initialize_carry(1)) or has_memory(
             built_critic.initialize_carry(1)
         )
-        self.sequence_length = cfg.sequence_length or (
-            cfg.rollout_length if recurrent else 1
-        )
-        self._check_sequences()
+        self.sequence_length = sequence_length_for(cfg, recurrent)
         self.steps_per_iteration = cfg.num_envs * cfg.rollout_length
-
-    def _check_sequences(self):
-        cfg, length = self.cfg, self.sequence_length
-        if cfg.rollout_length % length:
-            checks.fail(
-                cfg,
-                "sequence_length",
-                f"must divide rollout_length={cfg.rollout_length} (using {length})",
-            )
-        if cfg.burn_in >= length:
-            checks.fail(
-                cfg,
-                "burn_in",
-                f"must be shorter than the training sequences ({length} steps)",
-            )
-        sequences = cfg.num_envs * (cfg.rollout_length // length)
-        if sequences % cfg.num_minibatches:
-            checks.fail(
-                cfg,
-                "num_minibatches",
-                f"must divide the {sequences} training sequences of an iteration "
-                f"(num_envs={cfg.num_envs} x rollout_length={cfg.rollout_length} / sequence_length={length})",
-            )
 
     # Acting --------------------------------------------------------------------------
 
@@ -229,30 +208,9 @@ class PPO(Algorithm):
         )
         return policy.mode()[:, 0], (actor_carry, loop.carry[1])
 
-    def _final_values(self, params, transition, critic_carry):
-        """Values of the observations episodes were truncated at (0 elsewhere)."""
-
-        def value_of_final_observation():
-            _, critic = self.merged(params)
-            action = transition.action.astype(self.environment.action_dtype)
-            batch = transition.reward.shape[0]
-            _, value = critic(
-                one_step(transition.final_observation),
-                jnp.zeros((batch, 1), bool),
-                one_step(action),
-                one_step(transition.reward),
-                critic_carry,
-            )
-            return jnp.where(transition.truncated, value[:, 0], 0.0)
-
-        zeros = lambda: jnp.zeros_like(transition.reward)
-        return jax.lax.cond(
-            jnp.any(transition.truncated), value_of_final_observation, zeros
-        )
-
     def _rollout(self, key, state: PPOState):
-        """Act for rollout_length steps; returns the new loop and time-major records."""
-        cfg, length = self.cfg, self.sequence_length
+        """Act for rollout_length steps: the new loop, the carries at the sequence
+        starts and time-major records (transition, log-prob, value, final value)."""
 
         def env_step(loop, step_key):
             action_key, env_key = jax.random.split(step_key)
@@ -261,20 +219,23 @@ class PPO(Algorithm):
             log_prob = policy.log_prob(action)[:, 0]
             action = action[:, 0]
             loop, transition = self.environment.step(env_key, loop, action, carry)
-            final_value = self._final_values(state.params, transition, carry[1])
-            return loop, (transition, log_prob, value, final_value)
 
-        def sequence(loop, step_keys):
-            start_carry = loop.carry
-            loop, records = jax.lax.scan(env_step, loop, step_keys)
-            return loop, (start_carry, records)
+            def final_value():
+                inputs = final_observation_inputs(
+                    transition, self.environment.action_dtype
+                )
+                return self.merged(state.params)[1](*inputs, carry[1])[1][:, 0]
 
-        keys = jax.random.split(key, cfg.rollout_length).reshape(
-            cfg.rollout_length // length, length
+            return loop, (
+                transition,
+                log_prob,
+                value,
+                at_truncations(transition, final_value),
+            )
+
+        return rollout_in_sequences(
+            env_step, state.loop, key, self.cfg.rollout_length, self.sequence_length
         )
-        loop, (start_carries, records) = jax.lax.scan(sequence, state.loop, keys)
-        merge_time = lambda x: x.reshape((cfg.rollout_length,) + x.shape[2:])
-        return loop, start_carries, jax.tree.map(merge_time, records)
 
     # Learning ------------------------------------------------------------------------
 
@@ -284,8 +245,7 @@ class PPO(Algorithm):
         cfg, length = self.cfg, self.sequence_length
         transitions, log_prob, value, final_value = records
         _, last_value, _ = self._policy_and_value(state.params, loop)
-        next_value = jnp.concatenate([value[1:], last_value[None]], axis=0)
-        next_value = jnp.where(transitions.truncated, final_value, next_value)
+        next_value = next_values(value, last_value, transitions.truncated, final_value)
         advantage, target = generalized_advantage_estimation(
             transitions.reward,
             value,
@@ -295,30 +255,15 @@ class PPO(Algorithm):
             cfg.gamma,
             cfg.gae_lambda,
         )
-        chunks = cfg.rollout_length // length
-
-        def to_sequences(x):  # (T, N, ...) -> (chunks * N, length, ...)
-            x = x.reshape((chunks, length) + x.shape[1:])
-            x = jnp.swapaxes(x, 1, 2)
-            return x.reshape((chunks * cfg.num_envs, length) + x.shape[3:])
-
-        flat_carry = jax.tree.map(
-            lambda c: c.reshape((chunks * cfg.num_envs,) + c.shape[2:]), start_carries
-        )
+        carry = start_carries_of_sequences(start_carries)
         rollout = _Rollout(
-            observation=to_sequences(transitions.observation),
-            episode_start=to_sequences(transitions.episode_start),
-            previous_action=to_sequences(transitions.previous_action),
-            previous_reward=to_sequences(transitions.previous_reward),
-            action=to_sequences(transitions.action),
-            log_prob=to_sequences(log_prob),
-            value=to_sequences(value),
-            advantage=to_sequences(advantage),
-            target=to_sequences(target),
-            carry=flat_carry,
-            loss_mask=jnp.broadcast_to(
-                jnp.arange(length) >= cfg.burn_in, (chunks * cfg.num_envs, length)
-            ),
+            **sequence_inputs(transitions, length),
+            log_prob=to_sequences(log_prob, length),
+            value=to_sequences(value, length),
+            advantage=to_sequences(advantage, length),
+            target=to_sequences(target, length),
+            carry=carry,
+            loss_mask=burn_in_mask(log_prob.size // length, length, cfg.burn_in),
         )
         batch_first = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), transitions)
         return rollout, batch_first
@@ -406,16 +351,15 @@ class PPO(Algorithm):
             }
             return (state, jnp.logical_or(stopped, too_far)), metrics
 
-        def epoch(carry, epoch_key):
-            order = jax.random.permutation(epoch_key, num_sequences)
-            return jax.lax.scan(
-                minibatch_step, carry, order.reshape(cfg.num_minibatches, -1)
-            )
-
-        (state, _), metrics = jax.lax.scan(
-            epoch, (state, jnp.bool_(False)), jax.random.split(key, cfg.num_epochs)
+        (state, _), metrics = minibatch_epochs(
+            minibatch_step,
+            (state, jnp.bool_(False)),
+            num_sequences,
+            key,
+            cfg.num_epochs,
+            cfg.num_minibatches,
         )
-        return state, mean_over_leading_axes(metrics, 2)
+        return state, metrics
 
     def _iteration(self, key, state: PPOState):
         rollout_key, update_key = jax.random.split(key)

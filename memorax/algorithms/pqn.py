@@ -36,10 +36,22 @@ from memorax.algorithms.base import (
     require_network,
     require_optimizer,
 )
-from memorax.algorithms.environment_loop import LoopState, one_step
-from memorax.algorithms.metrics import mean_over_leading_axes
-from memorax.algorithms.ppo import masked_mean
+from memorax.algorithms.environment_loop import LoopState
+from memorax.algorithms.q_acting import QNetworkActing
 from memorax.algorithms.returns import lambda_returns
+from memorax.algorithms.sequences import (
+    at_truncations,
+    burn_in_mask,
+    final_observation_inputs,
+    masked_mean,
+    minibatch_epochs,
+    next_values,
+    rollout_in_sequences,
+    sequence_inputs,
+    sequence_length_for,
+    start_carries_of_sequences,
+    to_sequences,
+)
 from memorax.networks.heads import DiscreteQNetwork
 
 
@@ -116,16 +128,7 @@ class _Sequences:
     loss_mask: jax.Array  # False on burn-in steps
 
 
-def to_sequences(x, length: int):
-    """Time-major rollout (T, N, ...) -> (T // length * N, length, ...) sequences, in
-    the order of the carries stored at the sequence starts (chunk-major)."""
-    chunks = x.shape[0] // length
-    x = x.reshape((chunks, length) + x.shape[1:])
-    x = jnp.swapaxes(x, 1, 2)
-    return x.reshape((chunks * x.shape[1], length) + x.shape[3:])
-
-
-class PQN(Algorithm):
+class PQN(QNetworkActing, Algorithm):
     """`PQN(cfg, env, env_params, q_network, optimizer)`.
 
     `q_network` is a Network with a DiscreteQNetwork head (use LayerNorm in it, see
@@ -147,45 +150,10 @@ class PQN(Algorithm):
         super().__init__(env, env_params, cfg.num_envs, q_network)
         built = self.merged(self.fresh_parameters(jax.random.key(0)))
         recurrent = has_memory(built.initialize_carry(1))
-        self.sequence_length = cfg.sequence_length or (
-            cfg.rollout_length if recurrent else 1
-        )
-        self._check_sequences()
+        self.sequence_length = sequence_length_for(cfg, recurrent)
         self.steps_per_iteration = cfg.num_envs * cfg.rollout_length
 
-    def _check_sequences(self):
-        cfg, length = self.cfg, self.sequence_length
-        if cfg.rollout_length % length:
-            checks.fail(
-                cfg,
-                "sequence_length",
-                f"must divide rollout_length={cfg.rollout_length} (using {length})",
-            )
-        if cfg.burn_in >= length:
-            checks.fail(
-                cfg,
-                "burn_in",
-                f"must be shorter than the training sequences ({length} steps)",
-            )
-        sequences = cfg.num_envs * (cfg.rollout_length // length)
-        if sequences % cfg.num_minibatches:
-            checks.fail(
-                cfg,
-                "num_minibatches",
-                f"must divide the {sequences} training sequences of an iteration "
-                f"(num_envs={cfg.num_envs} x rollout_length={cfg.rollout_length} / sequence_length={length})",
-            )
-
-    def epsilon(self, step):
-        """The exploration rate after `step` env steps (linear decay, then constant)."""
-        cfg = self.cfg
-        progress = jnp.clip(step / max(cfg.epsilon_decay_steps, 1), 0.0, 1.0)
-        return cfg.epsilon_start + progress * (cfg.epsilon_end - cfg.epsilon_start)
-
     # Acting --------------------------------------------------------------------------
-
-    def _initial_carry(self, state, batch_size: int):
-        return self.merged(state.params).initialize_carry(batch_size)
 
     def _initial_state(self, params_key, env_key):
         params = self.fresh_parameters(params_key)
@@ -198,68 +166,30 @@ class PQN(Algorithm):
         carry = self._initial_carry(state, self.cfg.num_envs)
         return state.replace(loop=self.environment.reset(env_key, carry))
 
-    def _q_values(self, params, loop: LoopState):
-        """Q-values of the current observations (batch, actions) and the next carry."""
-        carry, q = self.merged(params)(
-            *self.environment.network_inputs(loop), loop.carry
-        )
-        return q[:, 0], carry
-
-    def _next_carry(self, state, loop, action):
-        return self._q_values(state.params, loop)[1]
-
-    def _deterministic_action(self, state, loop):
-        q, carry = self._q_values(state.params, loop)
-        return jnp.argmax(q, axis=-1).astype(self.environment.action_dtype), carry
-
     def _final_values(self, params, transition, carry):
         """max_a Q of the observations episodes were truncated at (0 elsewhere)."""
 
-        def value_of_final_observation():
-            batch = transition.reward.shape[0]
-            _, q = self.merged(params)(
-                one_step(transition.final_observation),
-                jnp.zeros((batch, 1), bool),
-                one_step(transition.action),
-                one_step(transition.reward),
-                carry,
-            )
-            return jnp.where(transition.truncated, jnp.max(q[:, 0], axis=-1), 0.0)
+        def final_value():
+            inputs = final_observation_inputs(transition, self.environment.action_dtype)
+            return jnp.max(self.merged(params)(*inputs, carry)[1][:, 0], axis=-1)
 
-        zeros = lambda: jnp.zeros_like(transition.reward)
-        return jax.lax.cond(
-            jnp.any(transition.truncated), value_of_final_observation, zeros
-        )
+        return at_truncations(transition, final_value)
 
     def _rollout(self, key, state: PQNState, epsilon):
         """Act epsilon-greedily for rollout_length steps: the new loop, the carries at
         the sequence starts and time-major records (transition, max Q, final value)."""
-        cfg, length = self.cfg, self.sequence_length
 
         def env_step(loop, step_key):
-            explore_key, action_key, env_key = jax.random.split(step_key, 3)
+            action_key, env_key = jax.random.split(step_key)
             q, carry = self._q_values(state.params, loop)
-            explore = jax.random.uniform(explore_key, (cfg.num_envs,)) < epsilon
-            action = jnp.where(
-                explore,
-                self.environment.random_actions(action_key),
-                jnp.argmax(q, axis=-1),
-            ).astype(self.environment.action_dtype)
+            action = self._epsilon_greedy(action_key, q, epsilon)
             loop, transition = self.environment.step(env_key, loop, action, carry)
             final_value = self._final_values(state.params, transition, carry)
             return loop, (transition, jnp.max(q, axis=-1), final_value)
 
-        def sequence(loop, step_keys):
-            start_carry = loop.carry
-            loop, records = jax.lax.scan(env_step, loop, step_keys)
-            return loop, (start_carry, records)
-
-        keys = jax.random.split(key, cfg.rollout_length).reshape(
-            cfg.rollout_length // length, length
+        return rollout_in_sequences(
+            env_step, state.loop, key, self.cfg.rollout_length, self.sequence_length
         )
-        loop, (start_carries, records) = jax.lax.scan(sequence, state.loop, keys)
-        merge_time = lambda x: x.reshape((cfg.rollout_length,) + x.shape[2:])
-        return loop, start_carries, jax.tree.map(merge_time, records)
 
     # Learning ------------------------------------------------------------------------
 
@@ -267,11 +197,9 @@ class PQN(Algorithm):
         """Q(lambda) targets (T, N) from max_a Q of each step's observation: a step's
         bootstrap is the next step's max Q, the final observation's where the episode
         was truncated, nothing where it terminated."""
-        next_value = jnp.concatenate([max_q[1:], last_max_q[None]], axis=0)
-        next_value = jnp.where(transitions.truncated, final_value, next_value)
         return lambda_returns(
             transitions.reward,
-            next_value,
+            next_values(max_q, last_max_q, transitions.truncated, final_value),
             transitions.terminated,
             transitions.truncated,
             self.cfg.gamma,
@@ -283,20 +211,11 @@ class PQN(Algorithm):
         transitions, max_q, final_value = records
         last_max_q = jnp.max(self._q_values(state.params, loop)[0], axis=-1)
         target = self.q_lambda_targets(transitions, max_q, final_value, last_max_q)
-        num_sequences = cfg.num_envs * (cfg.rollout_length // length)
         sequences = _Sequences(
-            observation=to_sequences(transitions.observation, length),
-            episode_start=to_sequences(transitions.episode_start, length),
-            previous_action=to_sequences(transitions.previous_action, length),
-            previous_reward=to_sequences(transitions.previous_reward, length),
-            action=to_sequences(transitions.action, length),
+            **sequence_inputs(transitions, length),
             target=to_sequences(target, length),
-            carry=jax.tree.map(
-                lambda c: c.reshape((num_sequences,) + c.shape[2:]), start_carries
-            ),
-            loss_mask=jnp.broadcast_to(
-                jnp.arange(length) >= cfg.burn_in, (num_sequences, length)
-            ),
+            carry=start_carries_of_sequences(start_carries),
+            loss_mask=burn_in_mask(target.size // length, length, cfg.burn_in),
         )
         batch_first = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), transitions)
         return sequences, batch_first
@@ -338,16 +257,14 @@ class PQN(Algorithm):
             )
             return state, {**metrics, "grad_norm": optax.tree.norm(grads)}
 
-        def epoch(state, epoch_key):
-            order = jax.random.permutation(epoch_key, num_sequences)
-            return jax.lax.scan(
-                minibatch_step, state, order.reshape(cfg.num_minibatches, -1)
-            )
-
-        state, metrics = jax.lax.scan(
-            epoch, state, jax.random.split(key, cfg.num_epochs)
+        return minibatch_epochs(
+            minibatch_step,
+            state,
+            num_sequences,
+            key,
+            cfg.num_epochs,
+            cfg.num_minibatches,
         )
-        return state, mean_over_leading_axes(metrics, 2)
 
     def _iteration(self, key, state: PQNState):
         rollout_key, update_key = jax.random.split(key)

@@ -15,9 +15,9 @@ from memorax.algorithms.dqn import (
     DQN,
     DQNConfig,
     bootstrap_values,
-    linear_epsilon,
     one_step_targets,
 )
+from memorax.algorithms.q_acting import linear_epsilon
 from memorax.environments import make
 from memorax.networks import (
     MLP,

@@ -16,7 +16,11 @@ from memorax.networks.sequence_models.rnn_fused import FUSED_CELLS, fused_cell
 CELLS = {
     "lstm": lambda: nnx.LSTMCell(5, 7, rngs=nnx.Rngs(1)),
     "lstm_other_activations": lambda: nnx.LSTMCell(
-        6, 4, gate_fn=jax.nn.hard_sigmoid, activation_fn=jax.nn.soft_sign, rngs=nnx.Rngs(2)
+        6,
+        4,
+        gate_fn=jax.nn.hard_sigmoid,
+        activation_fn=jax.nn.soft_sign,
+        rngs=nnx.Rngs(2),
     ),
     "optimized_lstm": lambda: nnx.OptimizedLSTMCell(3, 8, rngs=nnx.Rngs(3)),
     "optimized_lstm_other_activations": lambda: nnx.OptimizedLSTMCell(
@@ -24,16 +28,18 @@ CELLS = {
     ),
     "gru": lambda: nnx.GRUCell(4, 6, rngs=nnx.Rngs(5)),
     "gru_other_activations": lambda: nnx.GRUCell(
-        7, 5, gate_fn=jax.nn.hard_sigmoid, activation_fn=jax.nn.soft_sign, rngs=nnx.Rngs(6)
+        7,
+        5,
+        gate_fn=jax.nn.hard_sigmoid,
+        activation_fn=jax.nn.soft_sign,
+        rngs=nnx.Rngs(6),
     ),
     "simple": lambda: nnx.SimpleCell(5, 3, rngs=nnx.Rngs(7)),
-    "simple_residual_relu": lambda: nnx.SimpleCell(
-        3, 6, residual=True, activation_fn=jax.nn.relu, rngs=nnx.Rngs(8)
-    ),
+    "simple_residual_relu": lambda: nnx.SimpleCell(3, 6, residual=True, activation_fn=jax.nn.relu, rngs=nnx.Rngs(8)),
 }
 
 BATCH, TIME = 3, 11
-TOL = dict(rtol=1e-5, atol=1e-5)
+TOL = {"rtol": 1e-5, "atol": 1e-5}
 
 
 def randomized(cell, seed):
@@ -41,7 +47,10 @@ def randomized(cell, seed):
     state = nnx.state(cell, nnx.Param)
     leaves, treedef = jax.tree.flatten(state)
     keys = jax.random.split(jax.random.key(seed), len(leaves))
-    nnx.update(cell, jax.tree.unflatten(treedef, [0.5 * jax.random.normal(k, x.shape) for k, x in zip(keys, leaves)]))
+    nnx.update(
+        cell,
+        jax.tree.unflatten(treedef, [0.5 * jax.random.normal(k, x.shape) for k, x in zip(keys, leaves)]),
+    )
     return cell
 
 

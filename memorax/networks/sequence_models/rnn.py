@@ -67,7 +67,7 @@ def scan_cell(cell: nnx.Module, inputs, episode_start, carry, start_carry, *, ho
     else:
         # One (time, batch, hidden) array per gate: see rnn_fused on why not one array.
         xs = tuple(jnp.split(fused.input_projection(cell, xs), fused.num_gates, axis=-1))
-        cell_step = lambda carry, x: fused.recurrent_step(cell, carry, x)  # noqa: E731
+        cell_step = lambda carry, x: fused.recurrent_step(cell, carry, x)
 
     def step(carry, step_inputs):
         x, starts = step_inputs
@@ -78,7 +78,7 @@ def scan_cell(cell: nnx.Module, inputs, episode_start, carry, start_carry, *, ho
     return carry, time_major(outputs)
 
 
-HOIST_INPUTS = True  # RNN's default for `hoist_inputs`
+HOIST_INPUTS = False  # RNN's default for `hoist_inputs`: see its docstring
 
 
 class RNN(SequenceModel):

@@ -1,9 +1,9 @@
 """Input projections of the known flax.nnx RNN cells, hoisted out of the time scan.
 
 A cell called step by step inside `jax.lax.scan` recomputes its input projection
-`W_x x_t (+ b)` at every step: many small matmuls, which on CPU dominate recurrent
-training. The input projection does not depend on the carry, so for the flax cells whose
-equations are known it is computed for all time steps in one matmul before the scan
+`W_x x_t (+ b)` at every step, as many small matmuls (forward and backward). The input
+projection does not depend on the carry, so for the flax cells whose equations are known
+it can be computed for all time steps in one matmul before the scan
 (`input_projection(cell, x)`, x of shape (batch, time, in_features)), and the scan body
 keeps only the recurrent part (`recurrent_step(cell, carry, projected_x_t)`: `W_h h`, the
 gate nonlinearities and the carry update). The carry format is the cell's own.
@@ -18,11 +18,15 @@ Each function reads the cell's own parameters and layers and its configured acti
 (`gate_fn`, `activation_fn`, `residual`), so it computes what the cell's `__call__`
 computes. `fused_cell(cell)` finds them by exact type only: a subclass may override
 `__call__`, and then only the cell itself knows its equations (generic path).
+
+Whether this is faster depends on the backend and sizes: on this project's 2-core CPU
+machines it was not (see `RNN`'s `hoist_inputs`, off by default there).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 from flax import nnx
@@ -65,16 +69,19 @@ def fused_linear(layers, x):
         bias = None
     else:
         bias = jnp.concatenate(
-            [
-                jnp.zeros((layer.out_features,), kernel.dtype) if b is None else b
-                for layer, b in zip(layers, biases)
-            ]
+            [jnp.zeros((layer.out_features,), kernel.dtype) if b is None else b for layer, b in zip(layers, biases)]
         )
     x, kernel, bias = first.promote_dtype((x, kernel, bias), dtype=first.dtype)
     kwargs = {}
     if first.preferred_element_type is not None:
         kwargs["preferred_element_type"] = first.preferred_element_type
-    y = first.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())), precision=first.precision, **kwargs)
+    y = first.dot_general(
+        x,
+        kernel,
+        (((x.ndim - 1,), (0,)), ((), ())),
+        precision=first.precision,
+        **kwargs,
+    )
     if bias is not None:
         y += jnp.reshape(bias, (1,) * (y.ndim - 1) + (-1,))
     return y
@@ -177,8 +184,18 @@ FUSED_CELLS: dict[type, FusedCell] = {
         optimized_lstm_recurrent_step,
         lambda cell: (cell.dense_i, cell.dense_h),
     ),
-    nnx.GRUCell: FusedCell(3, gru_input_projection, gru_recurrent_step, lambda cell: (cell.dense_i, cell.dense_h)),
-    nnx.SimpleCell: FusedCell(1, simple_input_projection, simple_recurrent_step, lambda cell: (cell.dense_i, cell.dense_h)),
+    nnx.GRUCell: FusedCell(
+        3,
+        gru_input_projection,
+        gru_recurrent_step,
+        lambda cell: (cell.dense_i, cell.dense_h),
+    ),
+    nnx.SimpleCell: FusedCell(
+        1,
+        simple_input_projection,
+        simple_recurrent_step,
+        lambda cell: (cell.dense_i, cell.dense_h),
+    ),
 }
 
 
