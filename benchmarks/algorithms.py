@@ -5,32 +5,33 @@ against the same seeds run one after another.
 Setting (issue 5): 8 envs x 128 steps per iteration, 4 epochs x 4 minibatches, adam
 2.5e-4; actor and critic are separate networks, each FeatureExtractor(MLP(64)) ->
 torso -> head. Torsos: MLP(64) (so MLP(64, 64) in all), GRU(64), LSTM(64), S5,
-Mamba and SelfAttention. Every timing alternates with the ceiling so that the ratios
-survive the noisy shared machine. Targets: PPO-MLP >= 10% of the ceiling, PPO-GRU >=
-1/8 of PPO-MLP, 16 vmapped seeds >= 4x faster than 16 sequential runs.
+Mamba and SelfAttention, plus GRU with 32-step sequences. Every timing alternates with
+the ceiling's and PPO-MLP's so that the ratios survive the noisy shared machine.
+Targets: PPO-MLP >= 10% of the ceiling, PPO-GRU >= 1/8 of PPO-MLP, 16 vmapped seeds
+>= 4x faster than 16 sequential runs.
 
-    python benchmarks/algorithms.py [--iterations 8] [--repeats 3] [--torsos ...] [--write]
+    python benchmarks/algorithms.py [--iterations 8] [--repeats 5] [--torsos ...] [--write]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import statistics
 import time
 from functools import partial
 
 import jax
-import jax.numpy as jnp
 import optax
 from flax import nnx
+from results import write_section
 
 from memorax.algorithms import PPO, PPOConfig
 from memorax.environments import make
 from memorax.networks import MLP, RNN, FeatureExtractor, Network, SequenceModelWrapper
 from memorax.networks import sequence_models as sm
 from memorax.networks.heads import Categorical, VNetwork
-from results import write_section
 
 ENV_ID = "CartPole-v1"
 CONFIG = PPOConfig(num_envs=8, rollout_length=128, num_epochs=4, num_minibatches=4)
@@ -43,18 +44,24 @@ TORSOS = {
     "Mamba": lambda: sm.Mamba(hidden_dim=WIDTH, parallel=False),
     "SelfAttention": lambda: sm.SelfAttention(num_heads=4, head_dim=16, context_length=64),
 }
+# Variants of the setting, timed like the torsos: the recurrent update replays whole
+# rollouts (128 sequential steps per minibatch) by default; shorter sequences from the
+# stored carries trade backpropagation horizon for fewer sequential steps.
+VARIANTS = {"GRU(64), sequence_length=32": ("GRU(64)", {"sequence_length": 32})}
 
 
 def network(torso, head) -> Network:
     return Network(FeatureExtractor(observation_extractor=MLP(features=(WIDTH,))), SequenceModelWrapper(torso()), head)
 
 
-def ppo_agent(torso_name: str) -> PPO:
+def ppo_agent(name: str) -> PPO:
     env, env_params = make(ENV_ID)
+    torso_name, overrides = VARIANTS.get(name, (name, {}))
     torso = TORSOS[torso_name]
     optimizer = optax.adam(2.5e-4)
     actor = network(torso, Categorical(env.action_space(env_params).n))
-    return PPO(CONFIG, env, env_params, actor, network(torso, VNetwork()), optimizer, optimizer)
+    cfg = dataclasses.replace(CONFIG, **overrides)
+    return PPO(cfg, env, env_params, actor, network(torso, VNetwork()), optimizer, optimizer)
 
 
 @partial(jax.jit, static_argnames=("env", "num_envs", "num_steps"))
@@ -99,72 +106,91 @@ class Ceiling:
         return timed(self.run)
 
 
-def measure_torso(name: str, iterations: int, repeats: int, ceiling: Ceiling) -> dict:
-    agent = ppo_agent(name)
-    key, state = agent.init(jax.random.key(0))
-    start = time.perf_counter()
-    compiled = agent._train.lower(key, state, iterations).compile()
-    compile_seconds = time.perf_counter() - start
-    block(compiled(key, state))
-    own, theirs = [], []
+class PPORun:
+    """One torso's compiled `iterations` training iterations, ready to time."""
+
+    def __init__(self, name: str, iterations: int):
+        agent = ppo_agent(name)
+        key, state = agent.init(jax.random.key(0))
+        start = time.perf_counter()
+        compiled = agent._train.lower(key, state, iterations).compile()
+        self.compile_seconds = time.perf_counter() - start
+        self.run = partial(compiled, key, state)
+        self.env_steps = iterations * agent.steps_per_iteration
+        block(self.run())
+
+    def seconds(self) -> float:
+        return timed(self.run)
+
+
+def measure_torso(name: str, run: PPORun, repeats: int, ceiling: Ceiling, mlp: PPORun) -> dict:
+    """Each timing alternates with the ceiling's and PPO-MLP's, so both ratios compare
+    runs made under the same machine load."""
+    own, theirs, reference = [], [], []
     for _ in range(repeats):
-        own.append(timed(lambda: compiled(key, state)))
+        own.append(run.seconds())
         theirs.append(ceiling.seconds())
-    env_steps = iterations * agent.steps_per_iteration
-    ppo_rate = env_steps / statistics.median(own)
+        reference.append(mlp.seconds())
+    ppo_rate = run.env_steps / statistics.median(own)
     ceiling_rate = ceiling.env_steps / statistics.median(theirs)
-    return {"torso": name, "compile": compile_seconds, "steps_per_second": ppo_rate,
-            "ceiling": ceiling_rate, "of_ceiling": ppo_rate / ceiling_rate}
+    mlp_rate = mlp.env_steps / statistics.median(reference)
+    return {"torso": name, "compile": run.compile_seconds, "steps_per_second": ppo_rate,
+            "ceiling": ceiling_rate, "of_ceiling": ppo_rate / ceiling_rate, "of_mlp": ppo_rate / mlp_rate}
 
 
-def measure_seeds(num_seeds: int, iterations: int, repeats: int) -> dict:
-    """16 seeds in one vmapped program against the same 16 run one after another."""
+def measure_seeds(num_seeds: int, iterations: int, repeats: int, method: str = "train") -> dict:
+    """`num_seeds` seeds in one vmapped program against the same seeds run one after
+    another; `method` "train" (act and learn) or "warmup" (act only)."""
     agent = ppo_agent("MLP(64,64)")
     keys, states = jax.vmap(agent.init)(jax.random.split(jax.random.key(1), num_seeds))
     num_steps = iterations * agent.steps_per_iteration
-    vmapped = jax.jit(jax.vmap(lambda k, s: agent.train(k, s, num_steps=num_steps)))
+    run = getattr(agent, method)
+    vmapped = jax.jit(jax.vmap(lambda k, s: run(k, s, num_steps=num_steps)))
     block(vmapped(keys, states))
     one = [(keys[i], jax.tree.map(lambda x, i=i: x[i], states)) for i in range(num_seeds)]
-    block(agent.train(*one[0], num_steps=num_steps))
+    block(run(*one[0], num_steps=num_steps))
 
     def sequential():
-        return [agent.train(k, s, num_steps=num_steps) for k, s in one]
+        return [run(k, s, num_steps=num_steps) for k, s in one]
 
     together, apart = [], []
     for _ in range(repeats):
         together.append(timed(lambda: vmapped(keys, states)))
         apart.append(timed(sequential))
-    return {"seeds": num_seeds, "vmapped": statistics.median(together), "sequential": statistics.median(apart)}
+    return {"seeds": num_seeds, "method": method, "vmapped": statistics.median(together),
+            "sequential": statistics.median(apart)}
 
 
 def report(torso_rows, seed_rows, iterations: int) -> str:
-    mlp = next(row for row in torso_rows if row["torso"].startswith("MLP"))
+    mlp = torso_rows[0]
     lines = [
         "## Algorithms",
         "",
-        f"PPO on {ENV_ID}: {CONFIG.num_envs} envs x {CONFIG.rollout_length} steps per iteration, "
+        (f"PPO on {ENV_ID}: {CONFIG.num_envs} envs x {CONFIG.rollout_length} steps per iteration, "
         f"{CONFIG.num_epochs} epochs x {CONFIG.num_minibatches} minibatches, adam 2.5e-4, separate actor "
         f"and critic (FeatureExtractor(MLP(64)) -> torso -> head), {iterations} iterations per timed call; "
         f"{platform.processor() or platform.machine()}, {jax.device_count()} {jax.default_backend()} device(s), "
-        "2 shared cores. `python benchmarks/algorithms.py --write`.",
+        f"2 shared cores. `python benchmarks/algorithms.py --write`, {time.strftime('%Y-%m-%d')}."),
         "",
         "| torso | env steps/s | of the random-action ceiling | of PPO-MLP | compile (s) |",
         "|---|---:|---:|---:|---:|",
     ]
     for row in torso_rows:
-        relative = row["of_ceiling"] / mlp["of_ceiling"]
         lines.append(f"| {row['torso']} | {row['steps_per_second']:,.0f} | {row['of_ceiling']:.1%} | "
-                     f"{relative:.2f} | {row['compile']:.1f} |")
+                     f"{row['of_mlp']:.3f} | {row['compile']:.1f} |")
     lines += [
         "",
-        f"Ceiling (random actions, same 8 envs): {mlp['ceiling']:,.0f} env steps/s in the MLP row's run. "
-        "Targets: PPO-MLP >= 10% of the ceiling; PPO-GRU >= 0.125 of PPO-MLP.",
+        (f"Ceiling (random actions, same 8 envs): {mlp['ceiling']:,.0f} env steps/s in the MLP row's run. "
+        "Targets: PPO-MLP >= 10% of the ceiling; PPO-GRU >= 0.125 of PPO-MLP."),
         "",
-        "| seeds | vmapped (s) | one after another (s) | speed-up |",
-        "|---:|---:|---:|---:|",
+        (f"PPO-MLP seeds, {iterations} iterations each; `train` acts and learns, `warmup` only acts "
+        "(random actions, the network still run for its carry):"),
+        "",
+        "| call | seeds | vmapped (s) | one after another (s) | speed-up |",
+        "|---|---:|---:|---:|---:|",
     ]
     for row in seed_rows:
-        lines.append(f"| {row['seeds']} | {row['vmapped']:.2f} | {row['sequential']:.2f} | "
+        lines.append(f"| {row['method']} | {row['seeds']} | {row['vmapped']:.2f} | {row['sequential']:.2f} | "
                      f"{row['sequential'] / row['vmapped']:.1f}x |")
     lines += ["", "Target: 16 vmapped seeds >= 4x faster than 16 sequential runs (PPO-MLP).", ""]
     return "\n".join(lines)
@@ -173,21 +199,24 @@ def report(torso_rows, seed_rows, iterations: int) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--torsos", nargs="*", default=list(TORSOS))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--torsos", nargs="*", default=list(TORSOS) + list(VARIANTS))
     parser.add_argument("--seeds", nargs="*", type=int, default=[1, 4, 16])
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     torsos = ["MLP(64,64)"] + [t for t in args.torsos if not t.startswith("MLP")]
-    ceiling = Ceiling(args.iterations * CONFIG.num_envs * CONFIG.rollout_length)
+    ceiling = Ceiling(4 * args.iterations * CONFIG.num_envs * CONFIG.rollout_length)  # long enough to time steadily
+    mlp = PPORun("MLP(64,64)", args.iterations)
     torso_rows = []
     for name in torsos:
-        torso_rows.append(measure_torso(name, args.iterations, args.repeats, ceiling))
+        run = mlp if name == "MLP(64,64)" else PPORun(name, args.iterations)
+        torso_rows.append(measure_torso(name, run, args.repeats, ceiling, mlp))
         print(torso_rows[-1], flush=True)
     seed_rows = []
-    for seeds in args.seeds:
-        seed_rows.append(measure_seeds(seeds, max(1, args.iterations // 4), args.repeats))
-        print(seed_rows[-1], flush=True)
+    for method in ("train", "warmup"):
+        for seeds in args.seeds:
+            seed_rows.append(measure_seeds(seeds, args.iterations, args.repeats, method))
+            print(seed_rows[-1], flush=True)
     text = report(torso_rows, seed_rows, args.iterations)
     print(text)
     if args.write:

@@ -161,7 +161,7 @@ class Algorithm:
             one_iteration, initial, keys[:iterations]
         )
         metrics = jax.tree.map(lambda total: total / max(iterations, 1), metric_sums)
-        metrics = {**metrics, **tally.summary(), "env_steps": state.step}
+        metrics = {**self._call_metrics(metrics), **tally.summary(), "env_steps": state.step}
         return (
             key,
             state,
@@ -208,6 +208,10 @@ class Algorithm:
     def _iteration(self, key, state):
         """One round of acting and learning: `(state, transitions, metrics)`."""
         raise NotImplementedError
+
+    def _call_metrics(self, metrics: dict) -> dict:
+        """The iteration metrics averaged over a `train` call, as `train` reports them."""
+        return metrics
 
     def _initial_carry(self, state, batch_size: int):
         raise NotImplementedError

@@ -30,7 +30,7 @@ from memorax.algorithms.base import (
 )
 from memorax.algorithms.environment_loop import LoopState
 from memorax.algorithms.final_observations import outputs_with_final_observations
-from memorax.algorithms.metrics import mean_over_leading_axes
+from memorax.algorithms.metrics import mean_over_leading_axes, over_applied_updates
 from memorax.algorithms.q_acting import QNetworkActing
 from memorax.algorithms.replay import (
     ReplayBuffer,
@@ -366,6 +366,9 @@ class DQN(QNetworkActing, Algorithm):
             "grad_norm": optax.tree.norm(grads),
         }
         return state, metrics
+
+    def _call_metrics(self, metrics: dict) -> dict:
+        return over_applied_updates(metrics, unweighted=("epsilon",))
 
     def _maybe_learn(self, state: DQNState, key):
         """Learn once enough steps are collected; otherwise zeros for the metrics."""

@@ -42,6 +42,19 @@ class EpisodeTally:
         }
 
 
+def over_applied_updates(metrics: dict, unweighted: tuple[str, ...] = ()) -> dict:
+    """A call's learning metrics as means over the updates actually made.
+
+    Update slots skipped before `learning_starts` report zeros and `updates_applied`
+    0, so the call's mean of a metric divided by its mean of `updates_applied` is the
+    mean over the updates made (NaN when none were). Keys in `unweighted` (acting
+    values such as epsilon or the temperature) are plain means and stay as they are.
+    """
+    applied = metrics["updates_applied"]
+    keep = set(unweighted) | {"updates_applied"}
+    return {k: v if k in keep else v / applied for k, v in metrics.items()}
+
+
 def mean_over_leading_axes(metrics: dict, axes: int) -> dict:
     """Average stacked per-update metrics (epochs x minibatches, ...) to scalars."""
     return jax.tree.map(lambda x: jnp.mean(x, axis=tuple(range(axes))), metrics)

@@ -34,10 +34,10 @@ from memorax.algorithms.environment_loop import LoopState
 from memorax.algorithms.optimizers import per_network_optimizer
 from memorax.algorithms.returns import generalized_advantage_estimation
 from memorax.algorithms.sequences import (
+    after_burn_in,
     at_truncations,
-    burn_in_mask,
+    drop_burn_in,
     final_observation_inputs,
-    masked_mean,
     minibatch_epochs,
     next_values,
     rollout_in_sequences,
@@ -131,7 +131,6 @@ class _Rollout:
     advantage: jax.Array
     target: jax.Array
     carry: Any  # at each sequence's first step
-    loss_mask: jax.Array  # False on burn-in steps
 
 
 class PPO(Algorithm):
@@ -263,7 +262,6 @@ class PPO(Algorithm):
             advantage=to_sequences(advantage, length),
             target=to_sequences(target, length),
             carry=carry,
-            loss_mask=burn_in_mask(log_prob.size // length, length, cfg.burn_in),
         )
         batch_first = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), transitions)
         return rollout, batch_first
@@ -277,45 +275,40 @@ class PPO(Algorithm):
             batch.previous_action,
             batch.previous_reward,
         )
-        _, policy = actor(*inputs, batch.carry[0])
-        _, value = critic(*inputs, batch.carry[1])
-        mask = batch.loss_mask.astype(jnp.float32)
-        log_prob = policy.log_prob(batch.action)
-        log_ratio = log_prob - batch.log_prob
+        carries, inputs = after_burn_in((actor, critic), batch.carry, inputs, cfg.burn_in)
+        _, policy = actor(*inputs, carries[0])
+        _, value = critic(*inputs, carries[1])
+        steps = drop_burn_in(batch.replace(carry=None), cfg.burn_in)
+        log_prob = policy.log_prob(steps.action)
+        log_ratio = log_prob - steps.log_prob
         ratio = jnp.exp(log_ratio)
-        advantage = batch.advantage
+        advantage = steps.advantage
         if cfg.normalize_advantages:
-            mean = masked_mean(advantage, mask)
-            std = jnp.sqrt(masked_mean((advantage - mean) ** 2, mask))
-            advantage = (advantage - mean) / (std + 1e-8)
+            advantage = (advantage - jnp.mean(advantage)) / (jnp.std(advantage) + 1e-8)
         clipped_ratio = jnp.clip(ratio, 1.0 - cfg.clip_coef, 1.0 + cfg.clip_coef)
-        policy_loss = masked_mean(
-            -jnp.minimum(ratio * advantage, clipped_ratio * advantage), mask
-        )
-        value_error = (value - batch.target) ** 2
+        policy_loss = jnp.mean(-jnp.minimum(ratio * advantage, clipped_ratio * advantage))
+        value_error = (value - steps.target) ** 2
         if cfg.value_clip_coef is not None:
-            clipped_value = batch.value + jnp.clip(
-                value - batch.value, -cfg.value_clip_coef, cfg.value_clip_coef
+            clipped_value = steps.value + jnp.clip(
+                value - steps.value, -cfg.value_clip_coef, cfg.value_clip_coef
             )
-            value_error = jnp.maximum(value_error, (clipped_value - batch.target) ** 2)
-        value_loss = 0.5 * masked_mean(value_error, mask)
+            value_error = jnp.maximum(value_error, (clipped_value - steps.target) ** 2)
+        value_loss = 0.5 * jnp.mean(value_error)
         if isinstance(
             policy, SquashedNormal
         ):  # no closed form: estimate from the batch's actions
-            entropy = masked_mean(-log_prob, mask)
+            entropy = jnp.mean(-log_prob)
         else:
-            entropy = masked_mean(policy.entropy(), mask)
+            entropy = jnp.mean(policy.entropy())
         loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
         metrics = {
             "loss": loss,
             "policy_loss": policy_loss,
             "value_loss": value_loss,
             "entropy": entropy,
-            "approx_kl": masked_mean((ratio - 1.0) - log_ratio, mask),
-            "clip_fraction": masked_mean(
-                (jnp.abs(ratio - 1.0) > cfg.clip_coef).astype(jnp.float32), mask
-            ),
-            "value": masked_mean(value, mask),
+            "approx_kl": jnp.mean((ratio - 1.0) - log_ratio),
+            "clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > cfg.clip_coef),
+            "value": jnp.mean(value),
         }
         return loss, metrics
 
@@ -330,7 +323,7 @@ class PPO(Algorithm):
 
     def _update(self, state: PPOState, rollout: _Rollout, key):
         cfg = self.cfg
-        num_sequences = rollout.loss_mask.shape[0]
+        num_sequences = rollout.action.shape[0]
 
         def minibatch_step(carry, indices):
             state, stopped = carry

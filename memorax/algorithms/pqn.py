@@ -40,10 +40,10 @@ from memorax.algorithms.environment_loop import LoopState
 from memorax.algorithms.q_acting import QNetworkActing
 from memorax.algorithms.returns import lambda_returns
 from memorax.algorithms.sequences import (
+    after_burn_in,
     at_truncations,
-    burn_in_mask,
+    drop_burn_in,
     final_observation_inputs,
-    masked_mean,
     minibatch_epochs,
     next_values,
     rollout_in_sequences,
@@ -125,7 +125,6 @@ class _Sequences:
     action: jax.Array
     target: jax.Array
     carry: Any  # at each sequence's first step
-    loss_mask: jax.Array  # False on burn-in steps
 
 
 class PQN(QNetworkActing, Algorithm):
@@ -207,7 +206,7 @@ class PQN(QNetworkActing, Algorithm):
         )
 
     def _training_sequences(self, state, loop, start_carries, records):
-        cfg, length = self.cfg, self.sequence_length
+        length = self.sequence_length
         transitions, max_q, final_value = records
         last_max_q = jnp.max(self._q_values(state.params, loop)[0], axis=-1)
         target = self.q_lambda_targets(transitions, max_q, final_value, last_max_q)
@@ -215,33 +214,34 @@ class PQN(QNetworkActing, Algorithm):
             **sequence_inputs(transitions, length),
             target=to_sequences(target, length),
             carry=start_carries_of_sequences(start_carries),
-            loss_mask=burn_in_mask(target.size // length, length, cfg.burn_in),
         )
         batch_first = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), transitions)
         return sequences, batch_first
 
     def _loss(self, params, batch: _Sequences):
-        _, q = self.merged(params)(
+        network = self.merged(params)
+        inputs = (
             batch.observation,
             batch.episode_start,
             batch.previous_action,
             batch.previous_reward,
-            batch.carry,
         )
-        q_taken = jnp.take_along_axis(q, batch.action[..., None], axis=-1)[..., 0]
-        mask = batch.loss_mask.astype(jnp.float32)
-        td_error = q_taken - batch.target
-        loss = 0.5 * masked_mean(td_error**2, mask)
+        (carry,), inputs = after_burn_in((network,), (batch.carry,), inputs, self.cfg.burn_in)
+        _, q = network(*inputs, carry)
+        action, target = drop_burn_in((batch.action, batch.target), self.cfg.burn_in)
+        q_taken = jnp.take_along_axis(q, action[..., None], axis=-1)[..., 0]
+        td_error = q_taken - target
+        loss = 0.5 * jnp.mean(td_error**2)
         metrics = {
             "loss": loss,
-            "q_value": masked_mean(q_taken, mask),
-            "td_error": masked_mean(jnp.abs(td_error), mask),
+            "q_value": jnp.mean(q_taken),
+            "td_error": jnp.mean(jnp.abs(td_error)),
         }
         return loss, metrics
 
     def _update(self, state: PQNState, sequences: _Sequences, key):
         cfg = self.cfg
-        num_sequences = sequences.loss_mask.shape[0]
+        num_sequences = sequences.action.shape[0]
 
         def minibatch_step(state, indices):
             batch = jax.tree.map(lambda x: x[indices], sequences)

@@ -98,12 +98,6 @@ class R2D2Config:
             self, "gamma", "epsilon_start", "epsilon_end", "priority_eta"
         )
         optional_positive(self, "max_grad_norm")
-        if self.burn_in >= self.sequence_length:
-            checks.fail(
-                self,
-                "burn_in",
-                f"must be shorter than sequence_length={self.sequence_length}",
-            )
         if self.n_step > self.sequence_length:
             checks.fail(
                 self,

@@ -143,8 +143,13 @@ def sample_prioritised(
     return _gather(buffer, start, env, length), (start, env), weights
 
 
+MIN_PRIORITY = 1e-6  # a window learned perfectly once may still be replayed
+
+
 def update_priorities(buffer: ReplayBuffer, index, priorities) -> ReplayBuffer:
-    """Set the priorities of the windows `index = (start_row, env)` (batch,)."""
+    """Set the priorities of the windows `index = (start_row, env)` (batch,), at
+    least MIN_PRIORITY."""
     start, env = index
-    priority = buffer.priority.at[start, env].set(priorities.astype(jnp.float32))
+    floored = jnp.maximum(priorities.astype(jnp.float32), MIN_PRIORITY)
+    priority = buffer.priority.at[start, env].set(floored)
     return buffer.replace(priority=priority)

@@ -38,7 +38,7 @@ from memorax.algorithms import config as checks
 from memorax.algorithms.base import Algorithm, require_network, require_optimizer
 from memorax.algorithms.environment_loop import LoopState
 from memorax.algorithms.final_observations import outputs_with_final_observations
-from memorax.algorithms.ppo import masked_mean
+from memorax.algorithms.metrics import over_applied_updates
 from memorax.algorithms.replay import (
     ReplayBuffer,
     add,
@@ -46,6 +46,7 @@ from memorax.algorithms.replay import (
     create_buffer,
     sample_sequences,
 )
+from memorax.algorithms.sequences import after_burn_in, drop_after, drop_burn_in
 from memorax.networks.heads import SquashedGaussian, TwinContinuousQNetwork
 from memorax.networks.spaces import action_spec
 
@@ -160,9 +161,9 @@ class SAC(Algorithm):
 
     `actor` is a Network with a SquashedGaussian head, `critic` one with a
     TwinContinuousQNetwork head; `temperature_optimizer` defaults to adam(3e-4).
-    The environment must have continuous (Box) actions. The metrics of an iteration
-    without updates (before `learning_starts`) are zeros, so averages over a `train`
-    call that starts learning are diluted; `updates` says how many were made.
+    The environment must have continuous (Box) actions. The learning metrics of a
+    `train` call are means over the iterations that learned (NaN before
+    `learning_starts`); `updates_applied` is the fraction of iterations that did.
     """
 
     def __init__(
@@ -352,41 +353,42 @@ class SAC(Algorithm):
         continues = 1.0 - batch["terminated"][:, :length].astype(jnp.float32)
         return batch["reward"][:, :length] + self.cfg.gamma * continues * next_value
 
-    def _trained_rows(self, batch):
-        """The network inputs of the trained rows and their loss mask (burn-in off)."""
-        rows = {
-            key: value[:, : self.cfg.sequence_length] for key, value in batch.items()
-        }
+    def _trained_rows(self, batch, networks, takes_action):
+        """The trained rows (after the burn-in, up to sequence_length), their network
+        inputs and each network's carry at the first of them, burned in from the
+        initial carry (a network that `takes_action`, the critic, sees the stored
+        actions during the burn-in)."""
+        rows = drop_after(batch, self.cfg.sequence_length)
         inputs = (
             rows["observation"],
             rows["episode_start"],
             rows["previous_action"],
             rows["previous_reward"],
         )
-        mask = jnp.arange(self.cfg.sequence_length) >= self.cfg.burn_in
-        mask = jnp.broadcast_to(mask, rows["reward"].shape).astype(jnp.float32)
-        return rows, inputs, mask
+        batch_size = rows["reward"].shape[0]
+        carries = tuple(network.initialize_carry(batch_size) for network in networks)
+        head_inputs = tuple({"action": rows["action"]} if q else {} for q in takes_action)
+        carries, inputs = after_burn_in(networks, carries, inputs, self.cfg.burn_in, head_inputs)
+        return drop_burn_in(rows, self.cfg.burn_in), inputs, carries
 
     def _critic_loss(self, critic_params, state: SACState, batch, target):
         critic, _ = self._networks(critic_params, state.actor_params)
-        rows, inputs, mask = self._trained_rows(batch)
-        carry = critic.initialize_carry(target.shape[0])
+        rows, inputs, (carry,) = self._trained_rows(batch, (critic,), (True,))
         _, q = critic(*inputs, carry, action=rows["action"])
-        error = (q - target[None]) ** 2
-        loss = 0.5 * (masked_mean(error[0], mask) + masked_mean(error[1], mask))
-        return loss, {"critic_loss": loss, "q_value": masked_mean(jnp.mean(q, 0), mask)}
+        error = (q - drop_burn_in(target, self.cfg.burn_in)[None]) ** 2
+        loss = 0.5 * (jnp.mean(error[0]) + jnp.mean(error[1]))
+        return loss, {"critic_loss": loss, "q_value": jnp.mean(q)}
 
     def _actor_loss(self, actor_params, state: SACState, batch, key):
         critic, actor = self._networks(state.critic_params, actor_params)
-        rows, inputs, mask = self._trained_rows(batch)
-        batch_size = mask.shape[0]
-        _, policy = actor(*inputs, actor.initialize_carry(batch_size))
+        rows, inputs, (actor_carry, critic_carry) = self._trained_rows(batch, (actor, critic), (False, True))
+        _, policy = actor(*inputs, actor_carry)
         noise = jax.random.normal(key, rows["action"].shape)
         action, log_prob = reparameterized_sample(policy, noise)
-        _, q = critic(*inputs, critic.initialize_carry(batch_size), action=action)
+        _, q = critic(*inputs, critic_carry, action=action)
         temperature = jnp.exp(state.log_temperature)
-        loss = masked_mean(temperature * log_prob - jnp.min(q, axis=0), mask)
-        return loss, masked_mean(log_prob, mask)
+        loss = jnp.mean(temperature * log_prob - jnp.min(q, axis=0))
+        return loss, jnp.mean(log_prob)
 
     def _update_step(self, state: SACState, key):
         """One gradient update of the critic, the actor and the temperature."""
@@ -444,12 +446,15 @@ class SAC(Algorithm):
         keys = jax.random.split(key, self.cfg.updates_per_iteration)
         state, metrics = jax.lax.scan(self._update_step, state, keys)
         metrics = jax.tree.map(jnp.mean, metrics)
-        return state, {**metrics, "updates": jnp.float32(keys.shape[0])}
+        return state, {**metrics, "updates_applied": jnp.float32(1.0)}
 
     def _no_updates(self, state: SACState, key):
         _, shapes = jax.eval_shape(self._updates, state, key)
         zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
         return state, {**zeros, "temperature": jnp.exp(state.log_temperature)}
+
+    def _call_metrics(self, metrics: dict) -> dict:
+        return over_applied_updates(metrics, unweighted=("temperature",))
 
     def _iteration(self, key, state: SACState):
         act_key, update_key = jax.random.split(key)

@@ -17,10 +17,6 @@ from memorax.algorithms.environment_loop import one_step
 from memorax.algorithms.metrics import mean_over_leading_axes
 
 
-def masked_mean(x, mask):
-    return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
-
-
 def tree_select(condition, on_true, on_false):
     return jax.tree.map(lambda a, b: jnp.where(condition, a, b), on_true, on_false)
 
@@ -99,9 +95,32 @@ def start_carries_of_sequences(start_carries):
     )
 
 
-def burn_in_mask(num_sequences: int, length: int, burn_in: int):
-    """True where a step counts in the loss: after each sequence's burn-in."""
-    return jnp.broadcast_to(jnp.arange(length) >= burn_in, (num_sequences, length))
+def after_burn_in(networks, carries, inputs, burn_in: int, head_inputs=None):
+    """`(carries, inputs)` for the steps after each sequence's first `burn_in` steps.
+
+    Burn-in steps only refresh the carry (R2D2's burn-in): the networks run over them
+    from `carries`, no loss sees their outputs and no gradient flows back through the
+    refreshed carries. `inputs` are batch-first (sequence, time, ...); `head_inputs`,
+    one dict per network (e.g. a Q head's `action`), go to the heads."""
+    if not burn_in:
+        return carries, inputs
+    head = drop_after(inputs, burn_in)
+    head_inputs = head_inputs or tuple({} for _ in networks)
+    carries = tuple(
+        jax.lax.stop_gradient(network(*head, carry, **drop_after(extra, burn_in))[0])
+        for network, carry, extra in zip(networks, carries, head_inputs)
+    )
+    return carries, drop_burn_in(inputs, burn_in)
+
+
+def drop_after(tree, steps: int):
+    """The first `steps` steps of batch-first (sequence, time, ...) arrays."""
+    return jax.tree.map(lambda x: x[:, :steps], tree)
+
+
+def drop_burn_in(tree, burn_in: int):
+    """The steps after the burn-in of batch-first (sequence, time, ...) arrays."""
+    return jax.tree.map(lambda x: x[:, burn_in:], tree)
 
 
 def at_truncations(transition, output_at_final_observation):

@@ -40,3 +40,36 @@ def trees_differ(a, b) -> bool:
         for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
         if not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
     )
+
+
+def snapshot(tree):
+    """A numpy copy of a pytree, typed PRNG keys replaced by their key bits."""
+
+    def copy(x):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x = jax.random.key_data(x)
+        return np.array(x, copy=True)
+
+    return jax.tree.map(copy, tree)
+
+
+def check_vmap_over_two_seeds(agent, num_steps: int, metric: str, params_of):
+    """init and train vmapped over two seeds: one `metric` per seed, and the seeds'
+    first parameter leaf (of `params_of(state)`) differs. Returns the transitions."""
+    keys = jax.random.split(jax.random.key(0), 2)
+    keys, states = jax.vmap(agent.init)(keys)
+    _, states, transitions = jax.vmap(
+        lambda k, s: agent.train(k, s, num_steps=num_steps)
+    )(keys, states)
+    assert transitions.info["metrics"][metric].shape == (2,)
+    first_layer = jax.tree.leaves(params_of(states))[0]
+    assert not np.array_equal(first_layer[0], first_layer[1])
+    return transitions
+
+
+def check_evaluate_leaves_the_state_untouched(agent, key, state, num_episodes: int):
+    """evaluate leaves every leaf of the state bit-identical. Returns its metrics."""
+    before = snapshot(state)
+    _, metrics = agent.evaluate(key, state, num_episodes=num_episodes)
+    assert_trees_equal(before, snapshot(state))
+    return metrics

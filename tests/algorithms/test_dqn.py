@@ -17,6 +17,7 @@ from memorax.algorithms.dqn import (
     bootstrap_values,
     one_step_targets,
 )
+from memorax.algorithms.metrics import over_applied_updates
 from memorax.algorithms.q_acting import linear_epsilon
 from memorax.environments import make
 from memorax.networks import (
@@ -26,6 +27,11 @@ from memorax.networks import (
     Network,
     SequenceModelWrapper,
     heads,
+)
+from tests.algorithms.agents import (
+    assert_trees_equal,
+    check_evaluate_leaves_the_state_untouched,
+    trees_differ,
 )
 
 TINY = DQNConfig(
@@ -60,25 +66,6 @@ def agent_for(cartpole, cfg=TINY, **kwargs):
 def agent(cartpole):
     """One agent for the tests that train it, so its programs compile once."""
     return agent_for(cartpole)
-
-
-def leaves_equal(a, b):
-    return all(
-        np.array_equal(np.asarray(x), np.asarray(y))
-        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
-    )
-
-
-def key_data(tree):
-    """Typed PRNG keys compared by their bits."""
-    return jax.tree.map(
-        lambda x: (
-            jax.random.key_data(x)
-            if jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
-            else x
-        ),
-        tree,
-    )
 
 
 # Targets ---------------------------------------------------------------------------
@@ -158,14 +145,14 @@ def test_vmap_over_seeds_and_determinism(agent):
     _, states, transitions = train(keys, states)
     assert states.step.tolist() == [64, 64]
     assert transitions.info["metrics"]["updates_applied"].shape == (2,)
-    assert not leaves_equal(
+    assert trees_differ(
         jax.tree.map(lambda x: x[0], states.params),
         jax.tree.map(lambda x: x[1], states.params),
     )
     _, again, _ = train(
         keys, jax.vmap(agent.init)(jax.random.split(jax.random.key(1), 2))[1]
     )
-    assert leaves_equal(key_data(states), key_data(again))
+    assert_trees_equal(states, again)
 
 
 def test_train_metrics_and_warmup_fill_the_buffer(agent):
@@ -186,16 +173,16 @@ def test_no_updates_before_learning_starts(cartpole):
     agent = agent_for(cartpole, cfg)
     key, state = agent.init(jax.random.key(3))
     _, trained, transitions = agent.train(key, state, num_steps=40)
-    assert float(transitions.info["metrics"]["updates_applied"]) == 0.0
-    assert leaves_equal(trained.params, state.params)
+    metrics = transitions.info["metrics"]
+    assert float(metrics["updates_applied"]) == 0.0
+    assert np.isnan(metrics["loss"]) and np.isfinite(metrics["epsilon"])  # no update: no loss
+    assert_trees_equal(trained.params, state.params)
 
 
 def test_evaluate_leaves_the_state_untouched(agent):
     key, state = agent.init(jax.random.key(4))
     key, state, _ = agent.train(key, state, num_steps=32)
-    before = key_data(jax.tree.map(np.asarray, state))
-    _, metrics = agent.evaluate(key, state, num_episodes=3)
-    assert leaves_equal(before, key_data(state))
+    metrics = check_evaluate_leaves_the_state_untouched(agent, key, state, 3)
     assert float(metrics["mean_return"]) > 0
 
 
@@ -291,3 +278,11 @@ def test_dqn_learns_cartpole(cartpole):
         if best >= 150:
             break
     assert best >= 150, best
+
+
+def test_call_metrics_are_means_over_the_updates_made():
+    # two iterations: one skipped (zeros), one learned with loss 3 -> call mean 1.5
+    metrics = {"loss": jnp.float32(1.5), "epsilon": jnp.float32(0.5), "updates_applied": jnp.float32(0.5)}
+    averaged = over_applied_updates(metrics, unweighted=("epsilon",))
+    assert float(averaged["loss"]) == 3.0
+    assert float(averaged["epsilon"]) == 0.5 and float(averaged["updates_applied"]) == 0.5

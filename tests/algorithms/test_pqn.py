@@ -17,6 +17,11 @@ from memorax.algorithms.pqn import PQN, PQNConfig
 from memorax.environments import make
 from memorax.networks import MLP, RNN, FeatureExtractor, Network, SequenceModelWrapper
 from memorax.networks.heads import Categorical, DiscreteQNetwork
+from tests.algorithms.agents import (
+    assert_trees_equal,
+    check_evaluate_leaves_the_state_untouched,
+    check_vmap_over_two_seeds,
+)
 
 TINY = {"num_envs": 2, "rollout_length": 4, "num_epochs": 1, "num_minibatches": 2}
 
@@ -43,18 +48,6 @@ def make_agent(network=None, lr=1e-3, **overrides):
 @pytest.fixture(scope="module")
 def agent():
     return make_agent()
-
-
-def as_numpy(x):
-    if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
-        x = jax.random.key_data(x)
-    return np.asarray(x)
-
-
-def assert_trees_equal(a, b):
-    jax.tree.map(
-        lambda x, y: np.testing.assert_array_equal(as_numpy(x), as_numpy(y)), a, b
-    )
 
 
 # Targets ----------------------------------------------------------------------------
@@ -172,22 +165,13 @@ def test_training_is_deterministic_and_reports_metrics(agent):
 
 
 def test_vmap_over_two_seeds(agent):
-    keys = jax.random.split(jax.random.key(0), 2)
-    keys, states = jax.vmap(agent.init)(keys)
-    _, states, transitions = jax.vmap(lambda k, s: agent.train(k, s, num_steps=8))(
-        keys, states
-    )
+    transitions = check_vmap_over_two_seeds(agent, 8, "loss", lambda s: s.params)
     assert transitions.reward.shape == (2, 2, 4)
-    assert transitions.info["metrics"]["loss"].shape == (2,)
-    first_layer = jax.tree.leaves(states.params)[0]
-    assert not np.array_equal(first_layer[0], first_layer[1])
 
 
 def test_evaluate_leaves_the_state_untouched(agent):
     key, state = agent.init(jax.random.key(1))
-    before = jax.tree.map(as_numpy, state)
-    _, metrics = agent.evaluate(key, state, num_episodes=2)
-    assert_trees_equal(before, state)
+    metrics = check_evaluate_leaves_the_state_untouched(agent, key, state, 2)
     assert metrics["episode_returns"].shape == (2,)
 
 

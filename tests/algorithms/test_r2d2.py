@@ -26,6 +26,11 @@ from memorax.networks import (
     SequenceModelWrapper,
     heads,
 )
+from tests.algorithms.agents import (
+    assert_trees_equal,
+    check_evaluate_leaves_the_state_untouched,
+    trees_differ,
+)
 
 TINY = R2D2Config(
     num_envs=2,
@@ -61,24 +66,6 @@ def agent_for(cartpole, cfg=TINY):
 def agent(cartpole):
     """One agent for the tests that train it, so its programs compile once."""
     return agent_for(cartpole)
-
-
-def key_data(tree):
-    return jax.tree.map(
-        lambda x: (
-            jax.random.key_data(x)
-            if jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
-            else np.asarray(x)
-        ),
-        tree,
-    )
-
-
-def leaves_equal(a, b):
-    return all(
-        np.array_equal(np.asarray(x), np.asarray(y))
-        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
-    )
 
 
 def h(x, epsilon=1e-3):
@@ -125,9 +112,9 @@ def test_buffer_keeps_the_carry_before_each_step(agent):
     key, state, _ = agent.train(key, state, num_steps=48)  # 24 rows, no wrap yet
     stored = state.buffer.data["carry"]
     initial = agent._initial_carry(state, 2)
-    assert leaves_equal(jax.tree.map(lambda c: c[0], stored), initial)
+    assert_trees_equal(jax.tree.map(lambda c: c[0], stored), initial)
     # the second row's carry is the network's after the first observation
-    assert not leaves_equal(jax.tree.map(lambda c: c[1], stored), initial)
+    assert trees_differ(jax.tree.map(lambda c: c[1], stored), initial)
     assert agent.window_length == 2 + 4 + 2
 
 
@@ -147,8 +134,8 @@ def test_vmap_over_seeds_and_determinism(agent):
     _, states, _ = train(*init())
     _, again, _ = train(*init())
     assert states.step.tolist() == [48, 48]
-    assert leaves_equal(key_data(states), key_data(again))
-    assert not leaves_equal(
+    assert_trees_equal(states, again)
+    assert trees_differ(
         jax.tree.map(lambda x: x[0], states.params),
         jax.tree.map(lambda x: x[1], states.params),
     )
@@ -157,9 +144,7 @@ def test_vmap_over_seeds_and_determinism(agent):
 def test_evaluate_leaves_the_state_untouched(agent):
     key, state = agent.init(jax.random.key(3))
     key, state, _ = agent.train(key, state, num_steps=48)
-    before = key_data(state)
-    _, metrics = agent.evaluate(key, state, num_episodes=2)
-    assert leaves_equal(before, key_data(state))
+    metrics = check_evaluate_leaves_the_state_untouched(agent, key, state, 2)
     assert bool(metrics["all_finished"])
 
 
@@ -169,7 +154,7 @@ def test_evaluate_leaves_the_state_untouched(agent):
 @pytest.mark.parametrize(
     "fields, name",
     [
-        ({"burn_in": 20, "sequence_length": 20}, "burn_in"),
+        ({"burn_in": -1}, "burn_in"),
         ({"n_step": 6, "sequence_length": 5, "burn_in": 2}, "n_step"),
         ({"priority_eta": 1.5}, "priority_eta"),
         ({"importance_exponent": -0.1}, "importance_exponent"),

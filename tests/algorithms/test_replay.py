@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from memorax.algorithms.replay import (
+    MIN_PRIORITY,
     add,
     can_sample,
     create_buffer,
@@ -149,3 +150,8 @@ def test_works_under_jit_and_vmap():
         np.testing.assert_array_equal(np.diff(times, axis=-1), 1)
         assert times.min() >= 3
     np.testing.assert_allclose(weights, 1.0)  # equal priorities
+
+
+def test_a_zero_priority_is_floored_so_the_window_can_come_back():
+    buffer = update_priorities(filled(6, 3), (jnp.array([0]), jnp.array([1])), jnp.array([0.0]))
+    assert float(buffer.priority[0, 1]) == np.float32(MIN_PRIORITY)
