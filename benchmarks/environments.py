@@ -22,10 +22,10 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+from results import write_section
 
 from memorax.environments import make, memory_ids, registered_ids
 from memorax.environments.registry import _NEEDS_DOWNLOAD
-from results import write_section
 
 REFERENCE = "CartPole-v1"
 

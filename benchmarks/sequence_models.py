@@ -20,7 +20,6 @@ import time
 import jax
 import jax.numpy as jnp
 from flax import nnx
-
 from results import write_section
 
 from memorax.networks import RNN, initialize

@@ -116,7 +116,7 @@ def run(config: RecallConfig, output_dir: Path) -> list[dict]:
         ) as progress:
             task = progress.add_task(torso_kind, total=config.num_updates, status="")
 
-            def on_update(step, loss, accuracy):
+            def on_update(step, loss, accuracy, progress=progress, task=task, start=start):
                 rate = step / (time.perf_counter() - start)
                 progress.update(task, completed=step, status=f"loss {loss:.3f} acc {accuracy:.2f} {rate:.0f} upd/s")
 

@@ -4,7 +4,6 @@ import os
 
 import jax
 import pytest
-
 from hypothesis import HealthCheck, settings
 
 # JAX compiles a new program for every new shape, so examples are slow-ish and their

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 
@@ -50,7 +51,7 @@ class MLP(Module):
         widths = (flat_size(input_shape),) + self.features
         self.layers = nnx.List(
             nnx.Linear(a, b, kernel_init=self.kernel_init, rngs=context.rngs)
-            for a, b in zip(widths[:-1], widths[1:])
+            for a, b in itertools.pairwise(widths)
         )
         if self.layer_norm:
             self.norms = nnx.List(nnx.LayerNorm(w, rngs=context.rngs) for w in self.features)

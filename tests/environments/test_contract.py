@@ -37,7 +37,7 @@ def rollout(env, params, key):
     action_space = env.action_space(params)
 
     def step(carry, step_key):
-        obs, state = carry
+        _, state = carry
         action_key, env_key = jax.random.split(step_key)
         action = jax.vmap(action_space.sample)(jax.random.split(action_key, NUM_ENVS))
         env_keys = jax.random.split(env_key, NUM_ENVS)

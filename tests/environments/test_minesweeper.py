@@ -130,7 +130,7 @@ def test_observation_shows_the_neighbour_mine_count_of_the_clicked_cell():
     params = env.default_params
     step = jax.jit(env.step_env)
     key = jax.random.key(4)
-    for episode in range(3):
+    for _ in range(3):
         key, reset_key = jax.random.split(key)
         observation, state = env.reset(reset_key, params)
         counts = brute_force_counts(np.asarray(state.mine_cells), 6)

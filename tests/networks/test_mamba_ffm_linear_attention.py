@@ -12,7 +12,6 @@ from memorax.networks import BuildError, SequenceModelWrapper, initialize
 from memorax.networks.sequence_models import FFM, LinearAttention, Mamba
 from tests.networks.recurrence_cases import FEATURES, built, nonzero_carry, random_case
 
-
 FACTORIES = {
     "mamba": lambda parallel: Mamba(hidden_dim=5, state_dim=3, conv_kernel=3, parallel=parallel),
     "mamba_wide_kernel": lambda parallel: Mamba(hidden_dim=3, state_dim=2, conv_kernel=5, expand=1, dt_rank=2, parallel=parallel),
@@ -88,11 +87,11 @@ def mamba_reference(model, inputs, starts, carry):
     """Mamba written out one step at a time from its equations in numpy, with a python
     list as the convolution window (emptied at an episode start)."""
     E, N, R, K = model.channels, model.state_dim, model.dt_rank, model.conv_kernel
-    p = lambda v: np.asarray(v[...], np.float64)  # noqa: E731
+    p = lambda v: np.asarray(v[...], np.float64)
     kernel, bias, A, D = p(model.conv_kernel_weight), p(model.conv_bias), -np.exp(p(model.A_log)), p(model.D)
     W_in, W_x, W_out = p(model.in_proj.kernel), p(model.x_proj.kernel), p(model.out_proj.kernel)
     W_dt, b_dt = p(model.dt_proj.kernel), p(model.dt_proj.bias)
-    silu = lambda v: v / (1.0 + np.exp(-v))  # noqa: E731
+    silu = lambda v: v / (1.0 + np.exp(-v))
     outputs = np.zeros(inputs.shape[:2] + (model.hidden_dim,))
     for row in range(inputs.shape[0]):
         window = list(np.asarray(carry.conv_state[row], np.float64))  # the K-1 previous conv inputs

@@ -32,7 +32,7 @@ def inferred_shape(module, input_shape, seed=0):
 
 def test_mlp_vector_input_shape_and_layer_sizes():
     mlp = init(MLP(features=(16, 8)), (5,))
-    assert [(l.in_features, l.out_features) for l in mlp.layers] == [(5, 16), (16, 8)]
+    assert [(layer.in_features, layer.out_features) for layer in mlp.layers] == [(5, 16), (16, 8)]
     out = mlp(normal((3, 4, 5)))
     assert out.shape == (3, 4, 8)
     assert inferred_shape(MLP(features=(16, 8)), (5,)) == (8,)

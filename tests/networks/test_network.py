@@ -108,7 +108,7 @@ def test_shared_modules_appear_once_in_the_state_and_in_both_networks():
 
     separate_actor, separate_critic = lstm_network(heads.Categorical(4)), lstm_network(heads.VNetwork())
     _, separate = initial_state(nnx.Dict(actor=separate_actor, critic=separate_critic), 0, OBSERVATION, ACTIONS)
-    count = lambda s: sum(x.size for x in jax.tree.leaves(s))  # noqa: E731
+    count = lambda s: sum(x.size for x in jax.tree.leaves(s))
     assert count(state) < count(separate)
 
 

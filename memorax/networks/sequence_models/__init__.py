@@ -12,4 +12,4 @@ from memorax.networks.sequence_models.s5 import S5
 from memorax.networks.sequence_models.wrapper import SequenceModelWrapper
 from memorax.networks.sequence_models.xlstm import mLSTM, sLSTM
 
-__all__ = ["FFM", "LRU", "LinearAttention", "Mamba", "MinGRU", "RNN", "S5", "SelfAttention", "SequenceModel", "SequenceModelWrapper", "mLSTM", "sLSTM"]
+__all__ = ["FFM", "LRU", "RNN", "S5", "LinearAttention", "Mamba", "MinGRU", "SelfAttention", "SequenceModel", "SequenceModelWrapper", "mLSTM", "sLSTM"]

@@ -167,7 +167,7 @@ class SelfAttention(SequenceModel):
         num_blocks = -(-time // block)
         padded = num_blocks * block
         pad = padded - time
-        pad_time = lambda x, value=0: jnp.pad(  # noqa: E731
+        pad_time = lambda x, value=0: jnp.pad(
             x, [(0, 0), (0, pad)] + [(0, 0)] * (x.ndim - 2), constant_values=value
         )
         span = jnp.arange(num_blocks)[:, None] * block + jnp.arange(block + L)  # (blocks, block+L)
@@ -214,4 +214,4 @@ class SelfAttention(SequenceModel):
         return new_carry, outputs
 
 
-__all__ = ["KVCache", "POSITIONAL_ENCODINGS", "SelfAttention", "alibi_slopes", "rotate"]
+__all__ = ["POSITIONAL_ENCODINGS", "KVCache", "SelfAttention", "alibi_slopes", "rotate"]

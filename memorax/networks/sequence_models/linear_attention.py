@@ -95,7 +95,7 @@ class LinearAttention(SequenceModel):
         batch, time = inputs.shape[:2]
         H, D = self.num_heads, self.head_dim
         phi = FEATURE_MAPS[self.feature_map]
-        split = lambda x: x.reshape(batch, time, H, D)  # noqa: E731
+        split = lambda x: x.reshape(batch, time, H, D)
         return (
             phi(split(self.query_proj(inputs))),
             phi(split(self.key_proj(inputs))),

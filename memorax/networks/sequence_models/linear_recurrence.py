@@ -48,7 +48,7 @@ def sequential_linear_recurrence(a, b, episode_start, carry):
         state = a_t * state + b_t
         return state, state
 
-    time_major = lambda x: jnp.swapaxes(x, 0, 1)  # noqa: E731
+    time_major = lambda x: jnp.swapaxes(x, 0, 1)
     last, states = jax.lax.scan(step, carry, (time_major(a), time_major(b), time_major(episode_start)))
     return last, time_major(states)
 

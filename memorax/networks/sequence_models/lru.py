@@ -24,7 +24,6 @@ from memorax.networks.sequence_models.base import SequenceModel
 from memorax.networks.sequence_models.linear_recurrence import diagonal_ssm_readout
 
 
-
 class LRU(SequenceModel):
     """Linear Recurrent Unit: a complex diagonal linear recurrence with ring
     initialisation and gamma normalisation, read out as Re(C h) + D x.

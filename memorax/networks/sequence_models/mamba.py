@@ -31,8 +31,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks.module import BuildContext, positive_int
-from memorax.networks.sequence_models.causal_conv import causal_depthwise_conv
 from memorax.networks.sequence_models.base import SequenceModel
+from memorax.networks.sequence_models.causal_conv import causal_depthwise_conv
 from memorax.networks.sequence_models.linear_recurrence import linear_recurrence
 
 

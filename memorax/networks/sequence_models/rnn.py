@@ -42,7 +42,7 @@ def redraw_parameters(cell: nnx.Module, rngs: nnx.Rngs) -> None:
             )
     fresh = cls(**kwargs)
     old_state, new_state = nnx.state(cell, nnx.Param), nnx.state(fresh, nnx.Param)
-    shapes = lambda state: jax.tree.map(lambda x: (x.shape, x.dtype), state)  # noqa: E731
+    shapes = lambda state: jax.tree.map(lambda x: (x.shape, x.dtype), state)
     if jax.tree.structure(old_state) != jax.tree.structure(new_state) or shapes(old_state) != shapes(new_state):
         raise BuildError(
             f"RNN: rebuilding the pre-built {cls.__name__} from its attributes gave "

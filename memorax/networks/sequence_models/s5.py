@@ -24,7 +24,6 @@ from memorax.networks.sequence_models.base import SequenceModel
 from memorax.networks.sequence_models.linear_recurrence import diagonal_ssm_readout
 
 
-
 def hippo_n_diagonalization(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues and (unitary) eigenvectors of the normal part of HiPPO-LegS.
 

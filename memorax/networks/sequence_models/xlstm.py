@@ -39,8 +39,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks.module import BuildContext, positive_int
-from memorax.networks.sequence_models.causal_conv import causal_depthwise_conv
 from memorax.networks.sequence_models.base import SequenceModel, reset_carry, time_major
+from memorax.networks.sequence_models.causal_conv import causal_depthwise_conv
 
 # "Minus infinity", kept finite so that sums, `where`s and gradients stay finite: the
 # stabiliser of an empty sLSTM state (so its first step takes m = i~) and the input
@@ -205,10 +205,10 @@ def mlstm_chunkwise(q, k, v, i_tilde, log_f, episode_start, memory, chunk_size):
     pad = blocks * L - time
     # Padding steps leave the memory unchanged: f = 1 (log f = 0) and no input
     # (i~ = "minus infinity"), so the last block's end state is that of step time-1.
-    padded = lambda x, value=0.0: jnp.pad(  # noqa: E731
+    padded = lambda x, value=0.0: jnp.pad(
         x, [(0, 0), (0, pad)] + [(0, 0)] * (x.ndim - 2), constant_values=value
     )
-    in_blocks = lambda x: jnp.swapaxes(x.reshape((batch, blocks, L) + x.shape[2:]), 0, 1)  # noqa: E731
+    in_blocks = lambda x: jnp.swapaxes(x.reshape((batch, blocks, L) + x.shape[2:]), 0, 1)
     xs = (
         in_blocks(padded(q)),
         in_blocks(padded(k)),
@@ -336,7 +336,7 @@ class mLSTM(SequenceModel):
             x, carry.conv, starts, jnp.asarray(self.conv_weight[...], jnp.float32), self.conv_bias[...]
         )
         x_conv = jax.nn.silu(conv)
-        heads = lambda y: y.reshape(batch, time, H, d)  # noqa: E731
+        heads = lambda y: y.reshape(batch, time, H, d)
         q = heads(self.query(x_conv))
         k = heads(self.key(x_conv)) / math.sqrt(d)
         v = heads(self.value(x))
