@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import math
+import numbers
 from collections.abc import Callable
 
 import gymnax
+import numpy as np
 
 from memorax.environments.gymnax_adapter import GymnaxAdapter
 from memorax.environments.memory import ENVIRONMENTS as MEMORY_ENVIRONMENTS
@@ -21,6 +24,10 @@ from memorax.environments.memory import ENVIRONMENTS as MEMORY_ENVIRONMENTS
 _NEEDS_DOWNLOAD = {
     "MNISTBandit-bsuite": "it downloads MNIST through tensorflow-datasets",
 }
+
+# Fields that count steps even where gymnax stores them as floats (BernoulliBandit
+# selects between float values of its `max_steps_in_episode`).
+_COUNT_FIELDS = {"max_steps_in_episode"}
 
 
 def _gymnax_factory(env_id: str) -> Callable:
@@ -59,7 +66,8 @@ def make(env_id: str, **kwargs):
     Keyword arguments go to the environment's constructor when it takes them (e.g.
     `corridor_length` of a T-maze) and otherwise replace fields of its default
     parameters (e.g. `max_steps_in_episode`). Unknown ids and unknown keywords fail
-    here, before any compilation, with the closest valid names.
+    here, before any compilation, with the closest valid names; so do values a field
+    cannot take (a count that is not a positive integer, a float that is not finite).
     """
     if env_id not in _REGISTRY:
         close = difflib.get_close_matches(str(env_id), _REGISTRY, n=5, cutoff=0.4)
@@ -76,7 +84,10 @@ def make(env_id: str, **kwargs):
     factory = _REGISTRY[env_id]
     constructor_names = set(inspect.signature(factory).parameters)
     constructor_kwargs = {k: v for k, v in kwargs.items() if k in constructor_names}
-    env = factory(**constructor_kwargs)
+    try:
+        env = factory(**constructor_kwargs)
+    except ValueError as error:
+        raise ValueError(f"make({env_id!r}): {error}") from error
     params = env.default_params
     param_kwargs = {k: v for k, v in kwargs.items() if k not in constructor_names}
     param_names = set(params.__dataclass_fields__)
@@ -87,21 +98,54 @@ def make(env_id: str, **kwargs):
             f"make({env_id!r}): unknown keyword(s) {unknown}; "
             f"valid keywords are {valid}."
         )
-    defaults = {name: getattr(params, name) for name in param_kwargs}
-    return env, params.replace(**_like_defaults(param_kwargs, defaults))
+    replaced = {
+        name: _like_default(env_id, name, value, getattr(params, name))
+        for name, value in param_kwargs.items()
+    }
+    return env, params.replace(**replaced)
 
 
-def _like_defaults(values: dict, defaults: dict) -> dict:
-    """Give plain numbers the type of the default they replace.
+def _like_default(env_id: str, name: str, value, default):
+    """`value` checked against, and given the type of, the default it replaces.
 
-    gymnax selects between values of a field (e.g. BernoulliBandit's float
-    `max_steps_in_episode`), which fails if an int replaces a float.
+    Booleans stay booleans, integer fields (and `_COUNT_FIELDS`) take positive
+    integers, float fields finite numbers; an int replacing a float default becomes a
+    float, since gymnax selects between values of a field and fails on mixed types.
+    Fields that hold arrays are replaced as given. A bad value raises a ValueError
+    naming the environment, the keyword and what it must be.
     """
-    converted = {}
-    for name, value in values.items():
-        default = defaults[name]
-        plain = (int, float)
-        if type(default) in plain and type(value) in plain:
-            value = type(default)(value)
-        converted[name] = value
-    return converted
+    if isinstance(default, bool | np.bool_):
+        if not isinstance(value, bool | np.bool_):
+            raise ValueError(
+                f"make({env_id!r}): {name} must be True or False, got {value!r}"
+            )
+        return bool(value)
+    if isinstance(default, numbers.Integral) or name in _COUNT_FIELDS:
+        # Every integer field of the registered params is a count, length, interval
+        # or speed: 0 or less truncates every step or divides by zero.
+        if not _is_positive_integer(value):
+            raise ValueError(
+                f"make({env_id!r}): {name} must be a positive integer, got {value!r}"
+            )
+        return type(default)(int(value))
+    if isinstance(default, numbers.Real):
+        if not _is_real(value) or not math.isfinite(value):
+            raise ValueError(
+                f"make({env_id!r}): {name} must be a finite number, got {value!r}"
+            )
+        return type(default)(value)
+    return value
+
+
+def _is_real(value) -> bool:
+    # bool is a Real, but `gravity=True` is a mistake, not a 1.0.
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def _is_positive_integer(value) -> bool:
+    """An int, or a float with an integral value (`200.0`), of at least 1; no bools."""
+    if not _is_real(value):
+        return False
+    if isinstance(value, numbers.Integral):
+        return value >= 1
+    return math.isfinite(value) and float(value).is_integer() and value >= 1
