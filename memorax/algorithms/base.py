@@ -15,71 +15,57 @@ at once: `jax.vmap(lambda k, s: agent.train(k, s, num_steps=1000))(keys, states)
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
-import optax
 from flax import nnx
 
+from memorax.algorithms.arguments import iterations_for, require_key
 from memorax.algorithms.environment_loop import EnvironmentLoop, LoopState
 from memorax.algorithms.evaluation import run_episodes
 from memorax.algorithms.metrics import EpisodeTally
 from memorax.algorithms.transition import Transition
-from memorax.networks import Network
 from memorax.networks.network import initial_state
-
-
-def require_network(owner: str, argument: str, value, heads: tuple, action_space=None):
-    """Check a network argument and its head at construction, with the argument's name."""
-    if not isinstance(value, Network):
-        raise TypeError(
-            f"{owner}: {argument} must be a memorax Network, got {type(value).__name__}."
-        )
-    if not isinstance(value.head, heads):
-        names = " or ".join(h.__name__ for h in heads)
-        raise TypeError(
-            f"{owner}: {argument} needs a {names} head, got {type(value.head).__name__}."
-        )
-
-
-def require_optimizer(owner: str, argument: str, value):
-    if not isinstance(value, optax.GradientTransformation):
-        raise TypeError(
-            f"{owner}: {argument} must be an optax optimizer (e.g. optax.adam(3e-4)), got {type(value).__name__}."
-        )
-
-
-def iterations_for(owner: str, num_steps: int, steps_per_iteration: int) -> int:
-    """Whole iterations covering `num_steps` env steps (rounded up)."""
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 0:
-        raise ValueError(
-            f"{owner}: num_steps must be a whole number of env steps >= 0, got {num_steps!r}."
-        )
-    return math.ceil(num_steps / steps_per_iteration)
 
 
 def has_memory(carry) -> bool:
     return bool(jax.tree.leaves(carry))
 
 
+def all_finite(tree) -> jax.Array:
+    """Whether every floating-point number in `tree` is finite (one reduction)."""
+    leaves = [
+        jnp.all(jnp.isfinite(leaf))
+        for leaf in jax.tree.leaves(tree)
+        if jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.inexact)
+    ]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+
+
 class Algorithm:
     """Base of the algorithms. Subclasses set `self.environment` (an EnvironmentLoop),
     `self.networks` (the nnx graph of their networks), `self.steps_per_iteration` and
     implement `_initial_state`, `_iteration`, `_initial_carry`, `_next_carry` and
-    `_deterministic_action`; replay algorithms also `_store`."""
+    `_deterministic_action`; replay algorithms also `_store`, and algorithms whose
+    state keeps its parameters elsewhere than `state.params` `_learned_parameters`."""
 
     def __init__(self, env, env_params, num_envs: int, networks):
         self.environment = EnvironmentLoop(env, env_params, num_envs)
         self.networks = networks
         # Built once here, so bad networks fail at construction; `init` rebuilds them
         # from its own key (pure, so it runs under jit and vmap).
-        self.graphdef, _ = initial_state(
+        self.graphdef, params = initial_state(
             networks,
             jax.random.key(0),
             self.environment.observation_space,
             self.environment.action_space,
         )
+        built = nnx.merge(self.graphdef, params)
+        built = built if isinstance(built, (tuple, list)) else (built,)
+        # Whether any network carries memory between steps (the default sequences
+        # depend on it).
+        self.recurrent = any(has_memory(n.initialize_carry(1)) for n in built)
+        # What the optimizers will update, for checks that trace them (abstractly).
+        self.parameter_shapes = jax.eval_shape(lambda: params)
         self._init = jax.jit(self._init_impl)
         self._train = jax.jit(self._train_impl, static_argnums=2)
         self._warmup = jax.jit(self._warmup_impl, static_argnums=2)
@@ -89,13 +75,17 @@ class Algorithm:
 
     def init(self, key):
         """Fresh parameters, optimizer states and environments: `(key, state)`."""
+        require_key(type(self).__name__, "init", key)
         return self._init(key)
 
     def train(self, key, state, num_steps: int):
         """Act and learn for `num_steps` env steps (rounded up to whole iterations of
         `num_envs x rollout` steps): `(key, state, transitions)`. `transitions` are the
         last iteration's, batch-first; `transitions.info["metrics"]` holds the losses,
-        diagnostics and episode statistics averaged over the whole call."""
+        diagnostics and episode statistics averaged over the whole call, and
+        `nonfinite`: whether a learning metric or a learned parameter was NaN or
+        infinite after any iteration of the call (training diverged: stop)."""
+        require_key(type(self).__name__, "train", key)
         iterations = iterations_for(
             type(self).__name__, num_steps, self.steps_per_iteration
         )
@@ -105,6 +95,7 @@ class Algorithm:
         """Step the environments with uniformly random actions for `num_steps` env
         steps (rounded up to whole batches of `num_envs`), without learning; replay
         algorithms store these steps. `(key, state)`."""
+        require_key(type(self).__name__, "warmup", key)
         steps = iterations_for(
             type(self).__name__, num_steps, self.environment.num_envs
         )
@@ -114,6 +105,7 @@ class Algorithm:
         """Run the deterministic policy for one episode on each of `num_episodes` fresh
         environments: `(key, metrics)` with mean_return, std_return, mean_length,
         std_length and the per-episode values. The training state is not touched."""
+        require_key(type(self).__name__, "evaluate", key)
         if (
             isinstance(num_episodes, bool)
             or not isinstance(num_episodes, int)
@@ -151,17 +143,33 @@ class Algorithm:
         zeros = lambda tree: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), tree)
 
         def one_iteration(carry, iteration_key):
-            state, _, tally, metric_sums = carry
+            state, _, tally, metric_sums, nonfinite = carry
             state, transitions, metrics = self._iteration(iteration_key, state)
             metric_sums = jax.tree.map(jnp.add, metric_sums, metrics)
-            return (state, transitions, tally.add(transitions), metric_sums), None
+            # Cheap divergence check (NaN observations, rewards, learning rates...).
+            finite = jnp.logical_and(
+                all_finite(metrics), all_finite(self._learned_parameters(state))
+            )
+            nonfinite = jnp.logical_or(nonfinite, jnp.logical_not(finite))
+            return (state, transitions, tally.add(transitions), metric_sums, nonfinite), None
 
-        initial = (state, zeros(last), EpisodeTally.empty(), zeros(metric_shapes))
-        (state, transitions, tally, metric_sums), _ = jax.lax.scan(
+        initial = (
+            state,
+            zeros(last),
+            EpisodeTally.empty(),
+            zeros(metric_shapes),
+            jnp.bool_(False),
+        )
+        (state, transitions, tally, metric_sums, nonfinite), _ = jax.lax.scan(
             one_iteration, initial, keys[:iterations]
         )
         metrics = jax.tree.map(lambda total: total / max(iterations, 1), metric_sums)
-        metrics = {**self._call_metrics(metrics), **tally.summary(), "env_steps": state.step}
+        metrics = {
+            **self._call_metrics(metrics),
+            **tally.summary(),
+            "env_steps": state.step,
+            "nonfinite": nonfinite,
+        }
         return (
             key,
             state,
@@ -208,6 +216,10 @@ class Algorithm:
     def _iteration(self, key, state):
         """One round of acting and learning: `(state, transitions, metrics)`."""
         raise NotImplementedError
+
+    def _learned_parameters(self, state):
+        """What the optimizers train (checked for NaN after every iteration)."""
+        return state.params
 
     def _call_metrics(self, metrics: dict) -> dict:
         """The iteration metrics averaged over a `train` call, as `train` reports them."""

@@ -22,39 +22,37 @@ import optax
 from flax import nnx, struct
 
 from memorax.algorithms import config as checks
-from memorax.algorithms.base import (
-    Algorithm,
-    has_memory,
-    require_network,
-    require_optimizer,
-)
+from memorax.algorithms.arguments import require_network, require_optimizer, require_updates
+from memorax.algorithms.base import Algorithm
+from memorax.algorithms.burn_in import after_burn_in, drop_burn_in
 from memorax.algorithms.environment_loop import LoopState
 from memorax.algorithms.final_observations import outputs_with_final_observations
 from memorax.algorithms.metrics import mean_over_leading_axes, over_applied_updates
+from memorax.algorithms.network_inputs import NetworkInputs
 from memorax.algorithms.q_acting import QNetworkActing
-from memorax.algorithms.replay import (
-    ReplayBuffer,
-    add,
-    can_sample,
-    create_buffer,
-    sample_sequences,
-)
-from memorax.algorithms.transition import Transition
+from memorax.algorithms.replay import ReplayBuffer, add, can_sample, create_buffer, sample_sequences
+from memorax.algorithms.transition import Transition, batch_first, replay_row
 from memorax.networks.heads import DiscreteQNetwork
 from memorax.networks.spaces import action_spec
 
-# Window rows: (batch, time) fields a replayed window needs.
-ROW_FIELDS = (
-    "observation",
-    "action",
-    "reward",
-    "terminated",
-    "truncated",
-    "final_observation",
-    "episode_start",
-    "previous_action",
-    "previous_reward",
-)
+WINDOW_ROWS = "burn-in, trained and bootstrap rows"  # for error messages
+
+
+def check_q_learning_fields(config) -> None:
+    """The checks of the fields DQNConfig and R2D2Config share."""
+    checks.check_types(config)
+    checks.positive(
+        config,
+        "num_envs",
+        "buffer_size",
+        "batch_size",
+        "train_frequency",
+        "updates_per_iteration",
+        "target_update_period",
+    )
+    checks.non_negative(config, "burn_in", "learning_starts", "epsilon_decay_steps")
+    checks.in_unit_interval(config, "gamma", "epsilon_start", "epsilon_end")
+    checks.optional_positive(config, "max_grad_norm")
 
 
 @dataclass(frozen=True)
@@ -88,32 +86,11 @@ class DQNConfig:
     max_grad_norm: float | None = 10.0
 
     def __post_init__(self):
-        checks.check_types(self)
-        checks.positive(
-            self,
-            "num_envs",
-            "buffer_size",
-            "batch_size",
-            "train_frequency",
-            "updates_per_iteration",
-            "target_update_period",
-        )
-        checks.non_negative(self, "burn_in", "learning_starts", "epsilon_decay_steps")
-        checks.in_unit_interval(self, "gamma", "epsilon_start", "epsilon_end")
-        optional_positive(self, "max_grad_norm", "sequence_length")
-        if self.sequence_length is not None and not isinstance(
-            self.sequence_length, int
-        ):
-            checks.fail(self, "sequence_length", "must be an integer or None")
-
-
-def optional_positive(config, *fields: str) -> None:
-    for field in fields:
-        value = getattr(config, field)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
-        ):
-            checks.fail(config, field, "must be a positive number or None")
+        check_q_learning_fields(self)
+        checks.optional_positive(self, "sequence_length")
+        # The shortest window (the memoryless default); DQN checks the real one.
+        shortest = self.burn_in + (self.sequence_length or 1) + 1
+        checks.replay_fits(self, shortest, WINDOW_ROWS)
 
 
 @struct.dataclass
@@ -125,7 +102,7 @@ class DQNState:
     params: nnx.State
     target_params: nnx.State
     optimizer_state: Any
-    buffer: ReplayBuffer  # rows of ROW_FIELDS (and the carry for R2D2)
+    buffer: ReplayBuffer  # rows of REPLAY_FIELDS (and the carry for R2D2)
     loop: LoopState  # carry = the Q-network's carry
 
 
@@ -158,6 +135,7 @@ class DQN(QNetworkActing, Algorithm):
 
     name = "DQN"
     config_type = DQNConfig
+    window_rows = WINDOW_ROWS
 
     def __init__(self, cfg, env, env_params, q_network, optimizer):
         if not isinstance(cfg, self.config_type):
@@ -179,11 +157,16 @@ class DQN(QNetworkActing, Algorithm):
                 optax.clip_by_global_norm(cfg.max_grad_norm), optimizer
             )
         super().__init__(env, env_params, cfg.num_envs, q_network)
-        built = self.merged(self.fresh_parameters(jax.random.key(0)))
-        self.recurrent = has_memory(built.initialize_carry(1))
+        require_updates(
+            self.name,
+            "optimizer",
+            optimizer,
+            self.parameter_shapes,
+            "the q_network's parameters",
+        )
         self.sequence_length = self._sequence_length()
         self.capacity = cfg.buffer_size // cfg.num_envs
-        self._check_window()
+        checks.replay_fits(cfg, self.window_length, self.window_rows)
         self.steps_per_iteration = cfg.num_envs * cfg.train_frequency
 
     def _sequence_length(self) -> int:
@@ -194,38 +177,19 @@ class DQN(QNetworkActing, Algorithm):
         """Rows sampled per window: burn-in, trained steps, the bootstrap row."""
         return self.cfg.burn_in + self.sequence_length + 1
 
-    def _check_window(self):
-        if self.capacity < self.window_length:
-            checks.fail(
-                self.cfg,
-                "buffer_size",
-                f"must give each of the {self.cfg.num_envs} environments room for one "
-                f"window of {self.window_length} steps (burn-in, trained and bootstrap rows)",
-            )
-
     # Acting --------------------------------------------------------------------------
 
     def _replay_row(self, transition: Transition, loop: LoopState):
         """What the buffer keeps of one step (`loop` is the state it was taken in)."""
-        return {field: getattr(transition, field) for field in ROW_FIELDS}
+        return replay_row(transition)
 
     def _store(self, state, transition: Transition):
         row = self._replay_row(transition, state.loop)
         return state.replace(buffer=add(state.buffer, row, priority=1.0))
 
     def _empty_buffer(self, state) -> ReplayBuffer:
-        action = jnp.zeros(self.cfg.num_envs, self.environment.action_dtype)
-        spec = jax.eval_shape(
-            self.environment.step,
-            jax.random.key(0),
-            state.loop,
-            action,
-            state.loop.carry,
-        )[1]
-        example = self._replay_row(
-            jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), spec), state.loop
-        )
-        return create_buffer(example, self.capacity)
+        example = self.environment.example_transition(state.loop)
+        return create_buffer(self._replay_row(example, state.loop), self.capacity)
 
     def _initial_state(self, params_key, env_key):
         params = self.fresh_parameters(params_key)
@@ -270,26 +234,22 @@ class DQN(QNetworkActing, Algorithm):
     def _q_along(self, network, window, carry):
         """Q-values after the burn-in along the window, (batch, T + 1, A), and at the
         final observations of its truncated steps, (batch, T + 1, A)."""
-        burn_in = self.cfg.burn_in
-        inputs = ("observation", "episode_start", "previous_action", "previous_reward")
-        if burn_in:
-            carry, _ = network(*(window[k][:, :burn_in] for k in inputs), carry)
-            carry = jax.lax.stop_gradient(carry)
-        rest = self._trained(window)
+        (carry,), inputs = after_burn_in(
+            (network,), (carry,), NetworkInputs.of(window), self.cfg.burn_in
+        )
+        rows = self._trained(window)
         _, q, final_q = outputs_with_final_observations(
             network,
-            *(rest[k] for k in inputs),
+            inputs,
             carry,
-            rest["final_observation"],
-            rest["action"].astype(self.environment.action_dtype),
-            rest["reward"],
-            rest["truncated"],
+            NetworkInputs.at_final_observation(rows, self.environment.action_dtype),
+            rows["truncated"],
         )
         return q, final_q
 
     def _trained(self, window):
         """The window's rows after the burn-in (what the targets are computed over)."""
-        return {k: window[k][:, self.cfg.burn_in :] for k in ROW_FIELDS}
+        return drop_burn_in(window, self.cfg.burn_in)
 
     def _targets(self, window, next_value):
         """TD targets of the trained steps, (batch, sequence_length)."""
@@ -396,5 +356,4 @@ class DQN(QNetworkActing, Algorithm):
             jax.random.split(learn_key, self.cfg.updates_per_iteration),
         )
         metrics = {**mean_over_leading_axes(metrics, 1), "epsilon": epsilon}
-        batch_first = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), transitions)
-        return state, batch_first, metrics
+        return state, batch_first(transitions), metrics

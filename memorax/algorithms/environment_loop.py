@@ -22,7 +22,8 @@ from memorax.networks.spaces import action_spec
 
 @struct.dataclass
 class LoopState:
-    """The environments between two steps; every field has the env batch first."""
+    """The environments between two steps; every field has the env batch first. The
+    network's inputs for the current step are `NetworkInputs.of(loop)`."""
 
     env_state: Any
     observation: jax.Array
@@ -32,11 +33,6 @@ class LoopState:
     carry: Any  # the networks' carries after the steps so far (before `observation`)
     episode_return: jax.Array  # of the episode under way
     episode_length: jax.Array
-
-
-def one_step(array):
-    """(batch, ...) -> (batch, 1, ...): a single step as a sequence for a Network."""
-    return jnp.expand_dims(array, 1)
 
 
 class EnvironmentLoop:
@@ -71,15 +67,6 @@ class EnvironmentLoop:
             episode_length=jnp.zeros(num_envs, jnp.int32),
         )
 
-    def network_inputs(self, loop: LoopState):
-        """The current step as (batch, 1, ...) sequences, in Network's argument order."""
-        return (
-            one_step(loop.observation),
-            one_step(loop.episode_start),
-            one_step(loop.previous_action),
-            one_step(loop.previous_reward),
-        )
-
     def clip_to_space(self, action):
         """Continuous actions are clipped to the box before the environment sees them."""
         if self.action_spec.discrete:
@@ -96,6 +83,12 @@ class EnvironmentLoop:
         low = np.reshape(spec.low, spec.shape)
         high = np.reshape(spec.high, spec.shape)
         return jax.random.uniform(key, (num_envs, *spec.shape), minval=low, maxval=high)
+
+    def example_transition(self, loop: LoopState) -> Transition:
+        """Zeros shaped like the transition `step` returns from `loop` (for buffers)."""
+        action = jnp.zeros((loop.observation.shape[0], *self.action_shape), self.action_dtype)
+        shapes = jax.eval_shape(self.step, jax.random.key(0), loop, action, loop.carry)[1]
+        return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
     def step(self, key, loop: LoopState, action, carry) -> tuple[LoopState, Transition]:
         """Act in every environment; `carry` is the networks' carry after `loop.observation`.

@@ -24,29 +24,17 @@ import optax
 from flax import nnx, struct
 
 from memorax.algorithms import config as checks
-from memorax.algorithms.base import (
-    Algorithm,
-    has_memory,
-    require_network,
-    require_optimizer,
-)
+from memorax.algorithms.arguments import require_network, require_optimizer, require_updates
+from memorax.algorithms.base import Algorithm
+from memorax.algorithms.burn_in import after_burn_in, drop_burn_in
 from memorax.algorithms.environment_loop import LoopState
+from memorax.algorithms.final_observations import at_truncations
+from memorax.algorithms.minibatches import minibatch_epochs
+from memorax.algorithms.network_inputs import NetworkInputs
 from memorax.algorithms.optimizers import per_network_optimizer
-from memorax.algorithms.returns import generalized_advantage_estimation
-from memorax.algorithms.sequences import (
-    after_burn_in,
-    at_truncations,
-    drop_burn_in,
-    final_observation_inputs,
-    minibatch_epochs,
-    next_values,
-    rollout_in_sequences,
-    sequence_inputs,
-    sequence_length_for,
-    start_carries_of_sequences,
-    to_sequences,
-    tree_select,
-)
+from memorax.algorithms.returns import generalized_advantage_estimation, next_values
+from memorax.algorithms.sequences import rollout_in_sequences, training_sequences
+from memorax.algorithms.transition import batch_first
 from memorax.networks.distributions import SquashedNormal
 from memorax.networks.heads import Categorical, Gaussian, SquashedGaussian, VNetwork
 
@@ -93,18 +81,7 @@ class PPOConfig:
         checks.non_negative(
             self, "value_coef", "entropy_coef", "burn_in", "value_clip_coef"
         )
-        for field in ("max_grad_norm", "target_kl", "sequence_length"):
-            value = getattr(self, field)
-            if value is not None and (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or value <= 0
-            ):
-                checks.fail(self, field, "must be a positive number or None")
-        if self.sequence_length is not None and not isinstance(
-            self.sequence_length, int
-        ):
-            checks.fail(self, "sequence_length", "must be an integer or None")
+        checks.optional_positive(self, "max_grad_norm", "target_kl", "sequence_length")
 
 
 @struct.dataclass
@@ -117,14 +94,16 @@ class PPOState:
     loop: LoopState  # carry = (actor carry, critic carry)
 
 
+def tree_select(condition, on_true, on_false):
+    """`on_true` where `condition`, else `on_false` (a skipped update keeps the state)."""
+    return jax.tree.map(lambda a, b: jnp.where(condition, a, b), on_true, on_false)
+
+
 @struct.dataclass
 class _Rollout:
     """One iteration's experience as training sequences, batch-first (sequence, time)."""
 
-    observation: jax.Array
-    episode_start: jax.Array
-    previous_action: jax.Array
-    previous_reward: jax.Array
+    inputs: NetworkInputs
     action: jax.Array
     log_prob: jax.Array
     value: jax.Array
@@ -164,13 +143,21 @@ class PPO(Algorithm):
             (actor_optimizer, critic_optimizer), cfg.max_grad_norm
         )
         super().__init__(env, env_params, cfg.num_envs, (actor, critic))
-        built_actor, built_critic = nnx.merge(
-            self.graphdef, self.fresh_parameters(jax.random.key(0))
+        require_updates(
+            "PPO",
+            "actor_optimizer",
+            actor_optimizer,
+            self.parameter_shapes[0],
+            "the actor's parameters",
         )
-        recurrent = has_memory(built_actor.initialize_carry(1)) or has_memory(
-            built_critic.initialize_carry(1)
+        require_updates(
+            "PPO",
+            "critic_optimizer",
+            critic_optimizer,
+            self.parameter_shapes[1],
+            "the critic's parameters",
         )
-        self.sequence_length = sequence_length_for(cfg, recurrent)
+        self.sequence_length = checks.sequence_length_for(cfg, self.recurrent)
         self.steps_per_iteration = cfg.num_envs * cfg.rollout_length
 
     # Acting --------------------------------------------------------------------------
@@ -192,9 +179,9 @@ class PPO(Algorithm):
 
     def _policy_and_value(self, params, loop: LoopState):
         actor, critic = self.merged(params)
-        inputs = self.environment.network_inputs(loop)
-        actor_carry, policy = actor(*inputs, loop.carry[0])
-        critic_carry, value = critic(*inputs, loop.carry[1])
+        inputs = NetworkInputs.of(loop).as_one_step()
+        actor_carry, policy = inputs.run(actor, loop.carry[0])
+        critic_carry, value = inputs.run(critic, loop.carry[1])
         return policy, value[:, 0], (actor_carry, critic_carry)
 
     def _next_carry(self, state, loop, action):
@@ -202,8 +189,8 @@ class PPO(Algorithm):
 
     def _deterministic_action(self, state, loop):
         actor, _ = self.merged(state.params)
-        actor_carry, policy = actor(
-            *self.environment.network_inputs(loop), loop.carry[0]
+        actor_carry, policy = NetworkInputs.of(loop).as_one_step().run(
+            actor, loop.carry[0]
         )
         return policy.mode()[:, 0], (actor_carry, loop.carry[1])
 
@@ -220,10 +207,9 @@ class PPO(Algorithm):
             loop, transition = self.environment.step(env_key, loop, action, carry)
 
             def final_value():
-                inputs = final_observation_inputs(
-                    transition, self.environment.action_dtype
-                )
-                return self.merged(state.params)[1](*inputs, carry[1])[1][:, 0]
+                dtype = self.environment.action_dtype
+                inputs = NetworkInputs.at_final_observation(transition, dtype).as_one_step()
+                return inputs.run(self.merged(state.params)[1], carry[1])[1][:, 0]
 
             return loop, (
                 transition,
@@ -254,31 +240,28 @@ class PPO(Algorithm):
             cfg.gamma,
             cfg.gae_lambda,
         )
-        carry = start_carries_of_sequences(start_carries)
         rollout = _Rollout(
-            **sequence_inputs(transitions, length),
-            log_prob=to_sequences(log_prob, length),
-            value=to_sequences(value, length),
-            advantage=to_sequences(advantage, length),
-            target=to_sequences(target, length),
-            carry=carry,
+            **training_sequences(
+                transitions,
+                start_carries,
+                length,
+                log_prob=log_prob,
+                value=value,
+                advantage=advantage,
+                target=target,
+            )
         )
-        batch_first = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), transitions)
-        return rollout, batch_first
+        return rollout, batch_first(transitions)
 
     def _loss(self, params, batch: _Rollout):
         cfg = self.cfg
         actor, critic = self.merged(params)
-        inputs = (
-            batch.observation,
-            batch.episode_start,
-            batch.previous_action,
-            batch.previous_reward,
+        carries, inputs = after_burn_in(
+            (actor, critic), batch.carry, batch.inputs, cfg.burn_in
         )
-        carries, inputs = after_burn_in((actor, critic), batch.carry, inputs, cfg.burn_in)
-        _, policy = actor(*inputs, carries[0])
-        _, value = critic(*inputs, carries[1])
-        steps = drop_burn_in(batch.replace(carry=None), cfg.burn_in)
+        _, policy = inputs.run(actor, carries[0])
+        _, value = inputs.run(critic, carries[1])
+        steps = drop_burn_in(batch.replace(carry=None, inputs=None), cfg.burn_in)
         log_prob = policy.log_prob(steps.action)
         log_ratio = log_prob - steps.log_prob
         ratio = jnp.exp(log_ratio)

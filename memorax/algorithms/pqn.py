@@ -30,28 +30,17 @@ import optax
 from flax import nnx, struct
 
 from memorax.algorithms import config as checks
-from memorax.algorithms.base import (
-    Algorithm,
-    has_memory,
-    require_network,
-    require_optimizer,
-)
+from memorax.algorithms.arguments import require_network, require_optimizer, require_updates
+from memorax.algorithms.base import Algorithm
+from memorax.algorithms.burn_in import after_burn_in, drop_burn_in
 from memorax.algorithms.environment_loop import LoopState
+from memorax.algorithms.final_observations import at_truncations
+from memorax.algorithms.minibatches import minibatch_epochs
+from memorax.algorithms.network_inputs import NetworkInputs
 from memorax.algorithms.q_acting import QNetworkActing
-from memorax.algorithms.returns import lambda_returns
-from memorax.algorithms.sequences import (
-    after_burn_in,
-    at_truncations,
-    drop_burn_in,
-    final_observation_inputs,
-    minibatch_epochs,
-    next_values,
-    rollout_in_sequences,
-    sequence_inputs,
-    sequence_length_for,
-    start_carries_of_sequences,
-    to_sequences,
-)
+from memorax.algorithms.returns import lambda_returns, next_values
+from memorax.algorithms.sequences import rollout_in_sequences, training_sequences
+from memorax.algorithms.transition import batch_first
 from memorax.networks.heads import DiscreteQNetwork
 
 
@@ -90,18 +79,7 @@ class PQNConfig:
             self, "gamma", "q_lambda", "epsilon_start", "epsilon_end"
         )
         checks.non_negative(self, "epsilon_decay_steps", "burn_in")
-        if self.max_grad_norm is not None and (
-            isinstance(self.max_grad_norm, bool)
-            or not isinstance(self.max_grad_norm, (int, float))
-            or self.max_grad_norm <= 0
-        ):
-            checks.fail(self, "max_grad_norm", "must be a positive number or None")
-        if self.sequence_length is not None and (
-            isinstance(self.sequence_length, bool)
-            or not isinstance(self.sequence_length, int)
-            or self.sequence_length <= 0
-        ):
-            checks.fail(self, "sequence_length", "must be a positive integer or None")
+        checks.optional_positive(self, "max_grad_norm", "sequence_length")
 
 
 @struct.dataclass
@@ -118,10 +96,7 @@ class PQNState:
 class _Sequences:
     """One iteration's experience as training sequences, batch-first (sequence, time)."""
 
-    observation: jax.Array
-    episode_start: jax.Array
-    previous_action: jax.Array
-    previous_reward: jax.Array
+    inputs: NetworkInputs
     action: jax.Array
     target: jax.Array
     carry: Any  # at each sequence's first step
@@ -147,9 +122,10 @@ class PQN(QNetworkActing, Algorithm):
             else optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optimizer)
         )
         super().__init__(env, env_params, cfg.num_envs, q_network)
-        built = self.merged(self.fresh_parameters(jax.random.key(0)))
-        recurrent = has_memory(built.initialize_carry(1))
-        self.sequence_length = sequence_length_for(cfg, recurrent)
+        require_updates(
+            "PQN", "optimizer", optimizer, self.parameter_shapes, "the q_network's parameters"
+        )
+        self.sequence_length = checks.sequence_length_for(cfg, self.recurrent)
         self.steps_per_iteration = cfg.num_envs * cfg.rollout_length
 
     # Acting --------------------------------------------------------------------------
@@ -169,8 +145,9 @@ class PQN(QNetworkActing, Algorithm):
         """max_a Q of the observations episodes were truncated at (0 elsewhere)."""
 
         def final_value():
-            inputs = final_observation_inputs(transition, self.environment.action_dtype)
-            return jnp.max(self.merged(params)(*inputs, carry)[1][:, 0], axis=-1)
+            dtype = self.environment.action_dtype
+            inputs = NetworkInputs.at_final_observation(transition, dtype).as_one_step()
+            return jnp.max(inputs.run(self.merged(params), carry)[1][:, 0], axis=-1)
 
         return at_truncations(transition, final_value)
 
@@ -211,23 +188,16 @@ class PQN(QNetworkActing, Algorithm):
         last_max_q = jnp.max(self._q_values(state.params, loop)[0], axis=-1)
         target = self.q_lambda_targets(transitions, max_q, final_value, last_max_q)
         sequences = _Sequences(
-            **sequence_inputs(transitions, length),
-            target=to_sequences(target, length),
-            carry=start_carries_of_sequences(start_carries),
+            **training_sequences(transitions, start_carries, length, target=target)
         )
-        batch_first = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), transitions)
-        return sequences, batch_first
+        return sequences, batch_first(transitions)
 
     def _loss(self, params, batch: _Sequences):
         network = self.merged(params)
-        inputs = (
-            batch.observation,
-            batch.episode_start,
-            batch.previous_action,
-            batch.previous_reward,
+        (carry,), inputs = after_burn_in(
+            (network,), (batch.carry,), batch.inputs, self.cfg.burn_in
         )
-        (carry,), inputs = after_burn_in((network,), (batch.carry,), inputs, self.cfg.burn_in)
-        _, q = network(*inputs, carry)
+        _, q = inputs.run(network, carry)
         action, target = drop_burn_in((batch.action, batch.target), self.cfg.burn_in)
         q_taken = jnp.take_along_axis(q, action[..., None], axis=-1)[..., 0]
         td_error = q_taken - target

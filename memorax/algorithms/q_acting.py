@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from memorax.algorithms.environment_loop import LoopState
+from memorax.algorithms.network_inputs import NetworkInputs
 
 
 def linear_epsilon(config, step):
@@ -23,8 +24,8 @@ class QNetworkActing:
 
     def _q_values(self, params, loop: LoopState):
         """Q-values of the loop's observations (batch, A) and the carry after them."""
-        carry, q = self.merged(params)(
-            *self.environment.network_inputs(loop), loop.carry
+        carry, q = NetworkInputs.of(loop).as_one_step().run(
+            self.merged(params), loop.carry
         )
         return q[:, 0], carry
 

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from memorax.algorithms import config as checks
-from memorax.algorithms.dqn import DQN, DQNState, optional_positive
+from memorax.algorithms.dqn import DQN, DQNState, check_q_learning_fields
 from memorax.algorithms.replay import (
     ReplayBuffer,
     add,
@@ -36,6 +36,7 @@ from memorax.algorithms.replay import (
 from memorax.algorithms.returns import n_step_returns, rescale_value, unrescale_value
 
 R2D2State = DQNState
+WINDOW_ROWS = "burn-in, trained and n-step rows"  # for error messages
 
 
 @dataclass(frozen=True)
@@ -73,37 +74,20 @@ class R2D2Config:
     max_grad_norm: float | None = 10.0
 
     def __post_init__(self):
-        checks.check_types(self)
-        checks.positive(
-            self,
-            "num_envs",
-            "buffer_size",
-            "batch_size",
-            "sequence_length",
-            "n_step",
-            "train_frequency",
-            "updates_per_iteration",
-            "target_update_period",
-        )
+        check_q_learning_fields(self)
+        checks.positive(self, "sequence_length", "n_step")
         checks.non_negative(
-            self,
-            "burn_in",
-            "learning_starts",
-            "epsilon_decay_steps",
-            "priority_exponent",
-            "importance_exponent",
-            "rescale_epsilon",
+            self, "priority_exponent", "importance_exponent", "rescale_epsilon"
         )
-        checks.in_unit_interval(
-            self, "gamma", "epsilon_start", "epsilon_end", "priority_eta"
-        )
-        optional_positive(self, "max_grad_norm")
+        checks.in_unit_interval(self, "priority_eta")
         if self.n_step > self.sequence_length:
             checks.fail(
                 self,
                 "n_step",
                 f"must not exceed sequence_length={self.sequence_length}",
             )
+        window = self.burn_in + self.sequence_length + self.n_step
+        checks.replay_fits(self, window, WINDOW_ROWS)
 
 
 def sequence_priority(td_error, eta: float):
@@ -138,6 +122,7 @@ class R2D2(DQN):
 
     name = "R2D2"
     config_type = R2D2Config
+    window_rows = WINDOW_ROWS
 
     def _sequence_length(self) -> int:
         return self.cfg.sequence_length

@@ -1,5 +1,5 @@
-"""Return targets shared by the algorithms: lambda-returns, GAE, n-step returns and
-R2D2's value rescaling.
+"""Return targets shared by the algorithms: the values that follow the steps of a
+rollout, lambda-returns, GAE, n-step returns and R2D2's value rescaling.
 
 All functions take time-major arrays `(T, ...)` (the order a rollout scan writes) and
 the step contract's flags: `terminated[t]` means no value follows step t (do not
@@ -14,6 +14,15 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+
+
+def next_values(values, last_value, truncated, final_values):
+    """The value that follows each step of a time-major rollout `(T, ...)`: the next
+    step's, `last_value` (after the rollout) for its last step, the final
+    observation's where an episode was truncated (where it terminated the returns
+    ignore it)."""
+    following = jnp.concatenate([values[1:], last_value[None]], axis=0)
+    return jnp.where(truncated, final_values, following)
 
 
 def lambda_returns(rewards, next_values, terminated, truncated, gamma, lambda_):

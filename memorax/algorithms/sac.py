@@ -25,7 +25,6 @@ critic. In the critic targets both networks see the target copy of such a module
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,18 +34,15 @@ import optax
 from flax import nnx, struct
 
 from memorax.algorithms import config as checks
-from memorax.algorithms.base import Algorithm, require_network, require_optimizer
+from memorax.algorithms.arguments import require_network, require_optimizer, require_updates
+from memorax.algorithms.base import Algorithm
+from memorax.algorithms.burn_in import after_burn_in, drop_after, drop_burn_in
 from memorax.algorithms.environment_loop import LoopState
 from memorax.algorithms.final_observations import outputs_with_final_observations
 from memorax.algorithms.metrics import over_applied_updates
-from memorax.algorithms.replay import (
-    ReplayBuffer,
-    add,
-    can_sample,
-    create_buffer,
-    sample_sequences,
-)
-from memorax.algorithms.sequences import after_burn_in, drop_after, drop_burn_in
+from memorax.algorithms.network_inputs import NetworkInputs
+from memorax.algorithms.replay import ReplayBuffer, add, can_sample, create_buffer, sample_sequences
+from memorax.algorithms.transition import batch_first, replay_row
 from memorax.networks.heads import SquashedGaussian, TwinContinuousQNetwork
 from memorax.networks.spaces import action_spec
 
@@ -93,16 +89,7 @@ class SACConfig:
         )
         checks.in_unit_interval(self, "gamma", "tau")
         checks.non_negative(self, "learning_starts", "burn_in")
-        for field in ("target_entropy", "max_grad_norm"):
-            value = getattr(self, field)
-            if value is not None and (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-            ):
-                checks.fail(self, field, "must be a finite number or None")
-        if self.max_grad_norm is not None and self.max_grad_norm <= 0:
-            checks.fail(self, "max_grad_norm", "must be positive or None")
+        checks.optional_positive(self, "max_grad_norm")
         if self.burn_in >= self.sequence_length:
             checks.fail(
                 self,
@@ -117,13 +104,9 @@ class SACConfig:
                 f"times num_envs x rollout_length ({self.num_envs} x "
                 f"{self.rollout_length}) must be a whole number of updates",
             )
-        if self.buffer_size // self.num_envs < self.sequence_length + 1:
-            checks.fail(
-                self,
-                "buffer_size",
-                f"must hold a window of sequence_length + 1 = {self.sequence_length + 1} "
-                f"steps in each of the {self.num_envs} environments",
-            )
+        checks.replay_fits(
+            self, self.sequence_length + 1, "sequence_length rows and a bootstrap row"
+        )
 
     @property
     def updates_per_iteration(self) -> int:
@@ -207,6 +190,12 @@ class SAC(Algorithm):
         self.temperature_optimizer = temperature_optimizer
         # The critic first: a module both networks hold is stored under the critic.
         super().__init__(env, env_params, cfg.num_envs, (critic, actor))
+        for argument, optimizer, parameters, updated in (
+            ("critic_optimizer", critic_optimizer, self.parameter_shapes[0], "the critic's parameters"),
+            ("actor_optimizer", actor_optimizer, self.parameter_shapes[1], "the actor's parameters"),
+            ("temperature_optimizer", temperature_optimizer, jax.ShapeDtypeStruct((), jnp.float32), "the log temperature"),
+        ):
+            require_updates("SAC", argument, optimizer, parameters, updated)
         self.target_entropy = (
             -float(spec.size) if cfg.target_entropy is None else cfg.target_entropy
         )
@@ -243,29 +232,15 @@ class SAC(Algorithm):
                 log_temperature
             ),
             buffer=create_buffer(
-                self._stored_step(loop), self.cfg.buffer_size // self.cfg.num_envs
+                replay_row(self.environment.example_transition(loop)),
+                self.cfg.buffer_size // self.cfg.num_envs,
             ),
             loop=loop,
         )
 
-    @staticmethod
-    def _stored_step(loop: LoopState):
-        """An example of what the buffer keeps per env step (shapes and dtypes)."""
-        return {
-            "observation": loop.observation,
-            "action": loop.previous_action,
-            "reward": loop.previous_reward,
-            "terminated": loop.episode_start,
-            "truncated": loop.episode_start,
-            "final_observation": loop.observation,
-            "episode_start": loop.episode_start,
-            "previous_action": loop.previous_action,
-            "previous_reward": loop.previous_reward,
-        }
-
     def _policy(self, state, loop: LoopState):
         _, actor = self._networks(state.critic_params, state.actor_params)
-        carry, policy = actor(*self.environment.network_inputs(loop), loop.carry)
+        carry, policy = NetworkInputs.of(loop).as_one_step().run(actor, loop.carry)
         return policy, carry
 
     def _next_carry(self, state, loop, action):
@@ -276,8 +251,7 @@ class SAC(Algorithm):
         return policy.mode()[:, 0], carry
 
     def _store(self, state, transition):
-        step = {field: getattr(transition, field) for field in state.buffer.data}
-        return state.replace(buffer=add(state.buffer, step))
+        return state.replace(buffer=add(state.buffer, replay_row(transition)))
 
     def _act(self, state: SACState, key):
         """One env step: random actions before `learning_starts`, the policy's after."""
@@ -304,28 +278,19 @@ class SAC(Algorithm):
         noise_key, final_noise_key = jax.random.split(key)
         noise_shape = (batch_size, self.window) + action_shape
 
-        def sampled_action(obs, start, previous_action, previous_reward, carry, noise):
-            carry, policy = actor(obs, start, previous_action, previous_reward, carry)
+        def sampled_action(*inputs_and_carry, noise):
+            carry, policy = actor(*inputs_and_carry)
             return carry, reparameterized_sample(policy, noise)
 
-        common = (
-            batch["observation"],
-            batch["episode_start"],
-            batch["previous_action"],
-            batch["previous_reward"],
-        )
-        after_step = (
-            batch["final_observation"],
-            batch["action"],
-            batch["reward"],
-            batch["truncated"],
-        )
+        inputs = NetworkInputs.of(batch)
+        final_inputs = NetworkInputs.at_final_observation(batch, self.environment.action_dtype)
         _, (action, log_prob), (final_action, final_log_prob) = (
             outputs_with_final_observations(
                 sampled_action,
-                *common,
+                inputs,
                 actor.initialize_carry(batch_size),
-                *after_step,
+                final_inputs,
+                batch["truncated"],
                 head_inputs={"noise": jax.random.normal(noise_key, noise_shape)},
                 final_head_inputs={
                     "noise": jax.random.normal(final_noise_key, noise_shape)
@@ -334,9 +299,10 @@ class SAC(Algorithm):
         )
         _, q, final_q = outputs_with_final_observations(
             critic,
-            *common,
+            inputs,
             critic.initialize_carry(batch_size),
-            *after_step,
+            final_inputs,
+            batch["truncated"],
             head_inputs={"action": action},
             final_head_inputs={"action": final_action},
             output_time_axis=2,
@@ -359,12 +325,7 @@ class SAC(Algorithm):
         initial carry (a network that `takes_action`, the critic, sees the stored
         actions during the burn-in)."""
         rows = drop_after(batch, self.cfg.sequence_length)
-        inputs = (
-            rows["observation"],
-            rows["episode_start"],
-            rows["previous_action"],
-            rows["previous_reward"],
-        )
+        inputs = NetworkInputs.of(rows)
         batch_size = rows["reward"].shape[0]
         carries = tuple(network.initialize_carry(batch_size) for network in networks)
         head_inputs = tuple({"action": rows["action"]} if q else {} for q in takes_action)
@@ -374,7 +335,7 @@ class SAC(Algorithm):
     def _critic_loss(self, critic_params, state: SACState, batch, target):
         critic, _ = self._networks(critic_params, state.actor_params)
         rows, inputs, (carry,) = self._trained_rows(batch, (critic,), (True,))
-        _, q = critic(*inputs, carry, action=rows["action"])
+        _, q = inputs.run(critic, carry, action=rows["action"])
         error = (q - drop_burn_in(target, self.cfg.burn_in)[None]) ** 2
         loss = 0.5 * (jnp.mean(error[0]) + jnp.mean(error[1]))
         return loss, {"critic_loss": loss, "q_value": jnp.mean(q)}
@@ -382,10 +343,10 @@ class SAC(Algorithm):
     def _actor_loss(self, actor_params, state: SACState, batch, key):
         critic, actor = self._networks(state.critic_params, actor_params)
         rows, inputs, (actor_carry, critic_carry) = self._trained_rows(batch, (actor, critic), (False, True))
-        _, policy = actor(*inputs, actor_carry)
+        _, policy = inputs.run(actor, actor_carry)
         noise = jax.random.normal(key, rows["action"].shape)
         action, log_prob = reparameterized_sample(policy, noise)
-        _, q = critic(*inputs, critic_carry, action=action)
+        _, q = inputs.run(critic, critic_carry, action=action)
         temperature = jnp.exp(state.log_temperature)
         loss = jnp.mean(temperature * log_prob - jnp.min(q, axis=0))
         return loss, jnp.mean(log_prob)
@@ -456,6 +417,9 @@ class SAC(Algorithm):
     def _call_metrics(self, metrics: dict) -> dict:
         return over_applied_updates(metrics, unweighted=("temperature",))
 
+    def _learned_parameters(self, state: SACState):
+        return state.critic_params, state.actor_params, state.log_temperature
+
     def _iteration(self, key, state: SACState):
         act_key, update_key = jax.random.split(key)
         state, transitions = jax.lax.scan(
@@ -468,5 +432,4 @@ class SAC(Algorithm):
         state, metrics = jax.lax.cond(
             learning, self._updates, self._no_updates, state, update_key
         )
-        batch_first = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), transitions)
-        return state, batch_first, metrics
+        return state, batch_first(transitions), metrics

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -73,3 +74,32 @@ def check_evaluate_leaves_the_state_untouched(agent, key, state, num_episodes: i
     _, metrics = agent.evaluate(key, state, num_episodes=num_episodes)
     assert_trees_equal(before, snapshot(state))
     return metrics
+
+
+def check_training_is_deterministic(agent, num_steps: int, finite_metrics: tuple[str, ...]):
+    """Two runs from the same key are bit-identical, `finite_metrics` are finite and the
+    divergence flag is clear. Returns the run's `(key, state, transitions)`."""
+
+    def run():
+        key, state = agent.init(jax.random.key(3))
+        return agent.train(key, state, num_steps=num_steps)
+
+    first, second = run(), run()
+    assert_trees_equal(first, second)
+    metrics = first[2].info["metrics"]
+    for name in finite_metrics:
+        assert np.isfinite(metrics[name]), name
+    assert not bool(metrics["nonfinite"])
+    return first
+
+
+def check_nan_observations_are_flagged(agent, num_steps: int, key=None):
+    """Training from NaN observations sets `nonfinite` (the call is an already compiled
+    one: the NaNs change values, not shapes)."""
+    key, state = agent.init(jax.random.key(0) if key is None else key)
+    poisoned = state.replace(
+        loop=state.loop.replace(observation=jnp.full_like(state.loop.observation, jnp.nan))
+    )
+    _, _, transitions = agent.train(key, poisoned, num_steps=num_steps)
+    assert bool(transitions.info["metrics"]["nonfinite"])
+    return transitions

@@ -8,7 +8,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from flax import nnx
 
 from memorax.algorithms.config import ConfigError
 from memorax.algorithms.dqn import (
@@ -20,17 +19,12 @@ from memorax.algorithms.dqn import (
 from memorax.algorithms.metrics import over_applied_updates
 from memorax.algorithms.q_acting import linear_epsilon
 from memorax.environments import make
-from memorax.networks import (
-    MLP,
-    RNN,
-    FeatureExtractor,
-    Network,
-    SequenceModelWrapper,
-    heads,
-)
+from memorax.networks import heads
 from tests.algorithms.agents import (
     assert_trees_equal,
     check_evaluate_leaves_the_state_untouched,
+    gru_network,
+    mlp_network,
     trees_differ,
 )
 
@@ -39,17 +33,9 @@ TINY = DQNConfig(
 )
 
 
-def q_network(recurrent=False, head=None):
-    torso = (
-        SequenceModelWrapper(RNN(nnx.GRUCell(16, 16, rngs=nnx.Rngs(0))))
-        if recurrent
-        else SequenceModelWrapper(MLP(features=(16,)))
-    )
-    return Network(
-        FeatureExtractor(observation_extractor=MLP(features=(16,))),
-        torso,
-        head or heads.DiscreteQNetwork(action_dim=2),
-    )
+def q_network(recurrent=False, head=None, width=16):
+    network = gru_network if recurrent else mlp_network
+    return network(head or heads.DiscreteQNetwork(action_dim=2), width)
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +152,48 @@ def test_train_metrics_and_warmup_fill_the_buffer(agent):
         assert np.isfinite(float(metrics[name])), name
     assert float(metrics["updates_applied"]) == 1.0
     assert int(state.updates) == 8
+    assert not bool(metrics["nonfinite"])
+
+
+def test_nan_rewards_in_the_replay_set_the_nonfinite_flag(agent):
+    key, state = agent.init(jax.random.key(2))
+    key, state = agent.warmup(key, state, num_steps=16)
+    data = state.buffer.data
+    poisoned = state.buffer.replace(data={**data, "reward": jnp.full_like(data["reward"], jnp.nan)})
+    _, _, transitions = agent.train(key, state.replace(buffer=poisoned), num_steps=32)
+    metrics = transitions.info["metrics"]
+    assert bool(metrics["nonfinite"]) and np.isnan(metrics["loss"])
+
+
+class CountingDQN(DQN):
+    """DQN's loop with stand-ins for the env step and the gradient step: the n-th
+    applied update reports loss n, so the mean over applied updates is known."""
+
+    def _act(self, state, key):
+        transition = self.environment.example_transition(state.loop)
+        state = self._store(state, transition)
+        return state.replace(step=state.step + self.cfg.num_envs), transition
+
+    def _learn(self, state, key):
+        updates = state.updates + 1
+        value = updates.astype(jnp.float32)
+        metrics = {"loss": value, "td_error": 2 * value, "q_value": -value, "grad_norm": value}
+        return state.replace(updates=updates), metrics
+
+
+def test_a_call_crossing_learning_starts_reports_the_mean_over_the_updates_made(cartpole, agent):
+    env, params = cartpole
+    counting = CountingDQN(TINY, env, params, q_network(), optax.adam(1e-3))
+    key, state = agent.init(jax.random.key(0))  # the same state layout, compiled already
+    # 8 iterations of 4 env steps: the first ends at step 4 < learning_starts = 8 and
+    # skips its update; the other 7 report losses 1..7.
+    _, state, transitions = counting.train(key, state, num_steps=32)
+    metrics = transitions.info["metrics"]
+    assert int(state.updates) == 7
+    np.testing.assert_allclose(metrics["updates_applied"], 7 / 8)
+    np.testing.assert_allclose(metrics["loss"], np.mean(np.arange(1, 8)), rtol=1e-6)
+    np.testing.assert_allclose(metrics["td_error"], 2 * np.mean(np.arange(1, 8)), rtol=1e-6)
+    assert not bool(metrics["nonfinite"])
 
 
 def test_no_updates_before_learning_starts(cartpole):
@@ -207,7 +235,7 @@ def test_recurrent_q_network_with_burn_in(cartpole):
 
 
 def test_default_sequence_lengths(cartpole):
-    cfg = DQNConfig(num_envs=2, buffer_size=64)
+    cfg = DQNConfig(num_envs=2, buffer_size=64, batch_size=4)
     assert agent_for(cartpole, cfg).window_length == 2
     assert agent_for(cartpole, cfg, recurrent=True).window_length == 17
 
@@ -227,6 +255,10 @@ def test_default_sequence_lengths(cartpole):
         ("epsilon_end", 2.0),
         ("target_update_period", 0),
         ("double_q", 1),
+        ("gamma", float("nan")),
+        ("max_grad_norm", float("inf")),
+        ("epsilon_start", float("inf")),
+        ("sequence_length", 2.5),
     ],
 )
 def test_bad_config_values(field, value):
@@ -235,9 +267,19 @@ def test_bad_config_values(field, value):
 
 
 def test_buffer_too_small_for_a_window(cartpole):
-    cfg = DQNConfig(num_envs=4, buffer_size=16, sequence_length=4, burn_in=1)
-    with pytest.raises(ConfigError, match="buffer_size"):
-        agent_for(cartpole, cfg)
+    with pytest.raises(ConfigError, match=r"DQNConfig\.buffer_size"):
+        DQNConfig(num_envs=4, buffer_size=16, sequence_length=4, burn_in=1)
+    # a recurrent network's default windows (16 + 1 rows) are only known with it
+    with pytest.raises(ConfigError, match=r"DQNConfig\.buffer_size"):
+        agent_for(cartpole, DQNConfig(num_envs=2, buffer_size=24, batch_size=4), recurrent=True)
+
+
+def test_batches_larger_than_the_buffer_fail_naming_both_fields(cartpole):
+    with pytest.raises(ConfigError, match=r"DQNConfig.batch_size.*DQNConfig.buffer_size=64"):
+        DQNConfig(batch_size=256, buffer_size=64)
+    # 2 x (32 - 17 + 1) = 32 windows of a recurrent network's 17 rows
+    with pytest.raises(ConfigError, match=r"batch_size: must not exceed the 32 windows of 17"):
+        agent_for(cartpole, DQNConfig(num_envs=2, buffer_size=64, batch_size=40), recurrent=True)
 
 
 def test_wrong_head_or_arguments(cartpole):
@@ -263,12 +305,7 @@ def test_dqn_learns_cartpole(cartpole):
     """Defaults (lr 1e-3): evaluation reaches 150 within 80k env steps (it does by
     40k for seeds 0-2; DQN's returns oscillate afterwards, so the best is kept)."""
     env, params = cartpole
-    network = Network(
-        FeatureExtractor(observation_extractor=MLP(features=(64,))),
-        SequenceModelWrapper(MLP(features=(64,))),
-        heads.DiscreteQNetwork(action_dim=2),
-    )
-    agent = DQN(DQNConfig(), env, params, network, optax.adam(1e-3))
+    agent = DQN(DQNConfig(), env, params, q_network(width=64), optax.adam(1e-3))
     key, state = agent.init(jax.random.key(0))
     best = 0.0
     for _ in range(8):

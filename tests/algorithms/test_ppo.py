@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +17,7 @@ from memorax.networks import MLP, FeatureExtractor, Network, SequenceModelWrappe
 from memorax.networks.heads import Categorical, Gaussian, SquashedGaussian, VNetwork
 from tests.algorithms.agents import (
     assert_trees_equal,
+    check_nan_observations_are_flagged,
     gru_network,
     mlp_network,
     trees_differ,
@@ -66,6 +68,12 @@ def test_train_returns_the_seed_contract():
     ):
         assert metrics[name].shape == ()
     assert np.isfinite(float(metrics["policy_loss"]))
+    assert not bool(metrics["nonfinite"])
+
+
+def test_nan_observations_set_the_nonfinite_flag():
+    transitions = check_nan_observations_are_flagged(ppo(), 40)
+    assert np.isnan(float(transitions.info["metrics"]["loss"]))
 
 
 def test_same_key_gives_identical_results_and_other_keys_differ():
@@ -232,6 +240,11 @@ def test_shared_parameters_follow_the_actor_optimizer():
         ({"num_minibatches": 2.0}, "num_minibatches"),
         ({"target_kl": -1.0}, "target_kl"),
         ({"entropy_coef": -0.1}, "entropy_coef"),
+        ({"clip_coef": float("inf")}, "clip_coef"),
+        ({"gamma": float("nan")}, "gamma"),
+        ({"value_clip_coef": float("inf")}, "value_clip_coef"),
+        ({"target_kl": float("inf")}, "target_kl"),
+        ({"sequence_length": 2.0}, "sequence_length"),
     ],
 )
 def test_bad_config_values_name_the_field(config, field):
@@ -255,65 +268,61 @@ def test_sequences_that_cannot_be_split_fail_at_construction(config, field):
         ppo(network=gru_network, **config)
 
 
-def test_wrong_networks_and_optimizers_fail_at_construction():
+def build(actor_head, critic_head, critic_optimizer=None):
+    """A tiny CartPole PPO with the given heads (and critic optimizer)."""
     env, env_params = make("CartPole-v1")
-    cfg, adam = PPOConfig(**TINY), optax.adam(1e-3)
+    adam = optax.adam(1e-3)
+    return PPO(
+        PPOConfig(**TINY),
+        env,
+        env_params,
+        mlp_network(actor_head),
+        mlp_network(critic_head),
+        adam,
+        adam if critic_optimizer is None else critic_optimizer,
+    )
+
+
+def test_wrong_networks_and_optimizers_fail_at_construction():
     with pytest.raises(
         TypeError,
         match="actor needs a Categorical or Gaussian or SquashedGaussian head",
     ):
-        PPO(
-            cfg,
-            env,
-            env_params,
-            mlp_network(VNetwork()),
-            mlp_network(VNetwork()),
-            adam,
-            adam,
-        )
+        build(VNetwork(), VNetwork())
     with pytest.raises(TypeError, match="critic needs a VNetwork head"):
-        PPO(
-            cfg,
-            env,
-            env_params,
-            mlp_network(Categorical(2)),
-            mlp_network(Categorical(2)),
-            adam,
-            adam,
-        )
+        build(Categorical(2), Categorical(2))
     with pytest.raises(TypeError, match="critic_optimizer must be an optax optimizer"):
-        PPO(
-            cfg,
-            env,
-            env_params,
-            mlp_network(Categorical(2)),
-            mlp_network(VNetwork()),
-            adam,
-            3e-4,
-        )
-    with pytest.raises(
-        ValueError, match="Gaussian"
-    ):  # a continuous head on a discrete action space
-        PPO(
-            cfg,
-            env,
-            env_params,
-            mlp_network(Gaussian(2)),
-            mlp_network(VNetwork()),
-            adam,
-            adam,
-        )
+        build(Categorical(2), VNetwork(), critic_optimizer=3e-4)
+    with pytest.raises(ValueError, match="Gaussian"):  # continuous head, discrete actions
+        build(Gaussian(2), VNetwork())
     with pytest.raises(ValueError, match="num_steps"):
-        agent = PPO(
-            cfg,
-            env,
-            env_params,
-            mlp_network(Categorical(2)),
-            mlp_network(VNetwork()),
-            adam,
-            adam,
-        )
-        agent.train(jax.random.key(0), None, num_steps=-5)
+        ppo().train(jax.random.key(0), None, num_steps=-5)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "named"),
+    [
+        (optax.adam("3e-4"), "critic_optimizer cannot update the critic's parameters"),
+        (optax.inject_hyperparams(optax.adam)(learning_rate="3e-4"), "learning_rate='3e-4'"),
+    ],
+)
+def test_optimizers_with_non_numeric_hyperparameters_fail_at_construction(optimizer, named):
+    with pytest.raises(ValueError, match=re.escape(named)):
+        build(Categorical(2), VNetwork(), critic_optimizer=optimizer)
+
+
+@pytest.mark.parametrize("method", ["init", "train", "warmup", "evaluate"])
+@pytest.mark.parametrize("key", [0, np.zeros(3, np.int32)])
+def test_keys_that_are_not_prng_keys_fail_naming_key(method, key):
+    agent = ppo()
+    arguments = {"init": (), "train": (None, 8), "warmup": (None, 8), "evaluate": (None, 2)}
+    with pytest.raises(TypeError, match=f"PPO.{method}: key must be a JAX PRNG key, e.g. jax.random.key"):
+        getattr(agent, method)(key, *arguments[method])
+
+
+def test_a_batch_of_keys_without_vmap_fails_naming_key():
+    with pytest.raises(ValueError, match=r"key must be a single key.*vmap"):
+        ppo().init(jax.random.split(jax.random.key(0), 2))
 
 
 def test_state_survives_an_orbax_round_trip(tmp_path):

@@ -18,8 +18,9 @@ from memorax.environments import make
 from memorax.networks import MLP, RNN, FeatureExtractor, Network, SequenceModelWrapper
 from memorax.networks.heads import Categorical, DiscreteQNetwork
 from tests.algorithms.agents import (
-    assert_trees_equal,
     check_evaluate_leaves_the_state_untouched,
+    check_nan_observations_are_flagged,
+    check_training_is_deterministic,
     check_vmap_over_two_seeds,
 )
 
@@ -120,6 +121,9 @@ def test_epsilon_decays_linearly_in_env_steps():
         ({"num_envs": 0}, "num_envs"),
         ({"max_grad_norm": 0.0}, "max_grad_norm"),
         ({"rollout_length": 2.5}, "rollout_length"),
+        ({"q_lambda": float("nan")}, "q_lambda"),
+        ({"max_grad_norm": float("inf")}, "max_grad_norm"),
+        ({"sequence_length": 2.0}, "sequence_length"),
     ],
 )
 def test_bad_configurations_name_the_field(overrides, field):
@@ -152,16 +156,13 @@ def test_optimizer_and_config_types_are_checked():
 
 
 def test_training_is_deterministic_and_reports_metrics(agent):
-    def run():
-        key, state = agent.init(jax.random.key(3))
-        return agent.train(key, state, num_steps=16)
+    metrics = ("loss", "q_value", "td_error", "epsilon", "grad_norm")
+    _, state, _ = check_training_is_deterministic(agent, 16, metrics)
+    assert int(state.step) == 16
 
-    first, second = run(), run()
-    assert_trees_equal(first, second)
-    metrics = first[2].info["metrics"]
-    for name in ("loss", "q_value", "td_error", "epsilon", "grad_norm"):
-        assert np.isfinite(metrics[name]), name
-    assert int(first[1].step) == 16
+
+def test_nan_observations_set_the_nonfinite_flag(agent):
+    check_nan_observations_are_flagged(agent, 16)
 
 
 def test_vmap_over_two_seeds(agent):

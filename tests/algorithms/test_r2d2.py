@@ -8,7 +8,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from flax import nnx
 
 from memorax.algorithms.config import ConfigError
 from memorax.algorithms.r2d2 import (
@@ -18,17 +17,12 @@ from memorax.algorithms.r2d2 import (
     sequence_priority,
 )
 from memorax.environments import make
-from memorax.networks import (
-    MLP,
-    RNN,
-    FeatureExtractor,
-    Network,
-    SequenceModelWrapper,
-    heads,
-)
+from memorax.networks import heads
 from tests.algorithms.agents import (
     assert_trees_equal,
     check_evaluate_leaves_the_state_untouched,
+    check_nan_observations_are_flagged,
+    gru_network,
     trees_differ,
 )
 
@@ -45,11 +39,7 @@ TINY = R2D2Config(
 
 
 def gru_q_network(width=16, head=None):
-    return Network(
-        FeatureExtractor(observation_extractor=MLP(features=(width,))),
-        SequenceModelWrapper(RNN(nnx.GRUCell(width, width, rngs=nnx.Rngs(0)))),
-        head or heads.DiscreteQNetwork(action_dim=2),
-    )
+    return gru_network(head or heads.DiscreteQNetwork(action_dim=2), width)
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +116,11 @@ def test_priorities_are_updated_after_learning(agent):
     assert np.isfinite(float(metrics["loss"]))
     written = np.asarray(state.buffer.priority)[: int(state.buffer.size)]
     assert not np.allclose(written, 1.0)  # sampled windows got their TD priorities
+    assert not bool(metrics["nonfinite"])
+
+
+def test_nan_observations_set_the_nonfinite_flag(agent):
+    check_nan_observations_are_flagged(agent, 48)
 
 
 def test_vmap_over_seeds_and_determinism(agent):
@@ -160,6 +155,9 @@ def test_evaluate_leaves_the_state_untouched(agent):
         ({"importance_exponent": -0.1}, "importance_exponent"),
         ({"n_step": 0}, "n_step"),
         ({"gamma": 2.0}, "gamma"),
+        ({"rescale_epsilon": float("inf")}, "rescale_epsilon"),
+        ({"priority_exponent": float("nan")}, "priority_exponent"),
+        ({"batch_size": 100, "buffer_size": 100, "num_envs": 1}, "batch_size"),
     ],
 )
 def test_bad_config_values(fields, name):
@@ -167,10 +165,9 @@ def test_bad_config_values(fields, name):
         R2D2Config(**fields)
 
 
-def test_buffer_too_small_for_a_window(cartpole):
-    cfg = R2D2Config(num_envs=2, buffer_size=60)  # 30 rows < 10 + 20 + 5
-    with pytest.raises(ConfigError, match="buffer_size"):
-        agent_for(cartpole, cfg)
+def test_buffer_too_small_for_a_window():
+    with pytest.raises(ConfigError, match=r"R2D2Config\.buffer_size"):
+        R2D2Config(num_envs=2, buffer_size=60)  # 30 rows < 10 + 20 + 5
 
 
 def test_wrong_head(cartpole):

@@ -24,6 +24,8 @@ from memorax.networks.heads import (
 from tests.algorithms.agents import (
     assert_trees_equal,
     check_evaluate_leaves_the_state_untouched,
+    check_nan_observations_are_flagged,
+    check_training_is_deterministic,
     check_vmap_over_two_seeds,
     trees_differ,
 )
@@ -123,6 +125,10 @@ def test_critic_targets_bootstrap_on_truncation_only(agent):
         ({"max_grad_norm": 0.0}, "max_grad_norm"),
         ({"batch_size": 0}, "batch_size"),
         ({"learning_starts": -1}, "learning_starts"),
+        ({"tau": float("inf")}, "tau"),
+        ({"target_entropy": float("-inf")}, "target_entropy"),
+        ({"max_grad_norm": float("inf")}, "max_grad_norm"),
+        ({"batch_size": 100, "buffer_size": 64}, "batch_size"),
     ],
 )
 def test_bad_configurations_name_the_field(overrides, field):
@@ -153,6 +159,8 @@ def test_heads_and_optimizers_are_checked():
     adam = optax.adam(1e-3)
     with pytest.raises(TypeError, match="temperature_optimizer"):
         SAC(SACConfig(), env, params, actor, critic, adam, adam, "adam")
+    with pytest.raises(ValueError, match="temperature_optimizer cannot update the log temperature"):
+        SAC(SACConfig(), env, params, actor, critic, adam, adam, optax.sgd("0.1"))
     with pytest.raises(TypeError, match="cfg"):
         SAC({}, env, params, actor, critic, adam, adam)
 
@@ -161,17 +169,14 @@ def test_heads_and_optimizers_are_checked():
 
 
 def test_training_is_deterministic_and_reports_metrics(agent):
-    def run():
-        key, state = agent.init(jax.random.key(3))
-        return agent.train(key, state, num_steps=12)
+    metrics = ("critic_loss", "actor_loss", "temperature", "entropy", "q_value")
+    _, state, _ = check_training_is_deterministic(agent, 12, metrics)
+    assert int(state.step) == 12
+    assert int(state.buffer.size) == 12
 
-    first, second = run(), run()
-    assert_trees_equal(first, second)
-    metrics = first[2].info["metrics"]
-    for name in ("critic_loss", "actor_loss", "temperature", "entropy", "q_value"):
-        assert np.isfinite(metrics[name]), name
-    assert int(first[1].step) == 12
-    assert int(first[1].buffer.size) == 12
+
+def test_nan_observations_set_the_nonfinite_flag(agent):
+    check_nan_observations_are_flagged(agent, 12)
 
 
 def test_warmup_fills_the_buffer_and_learning_waits_for_learning_starts():

@@ -1,50 +1,32 @@
-"""Burn-in: the first steps of a sequence refresh the carry and pass no gradient."""
+"""Rollouts cut into sequences: each sequence lines up with the carry stored at its start."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import struct
 
-from memorax.algorithms.sequences import after_burn_in, drop_after, drop_burn_in
-
-
-def summing_network(weight):
-    """A toy network: the carry adds up weight x observation over time."""
-
-    def network(observation, episode_start, previous_action, previous_reward, carry, scale=1.0):
-        contributions = scale * weight * observation
-        return carry + contributions.sum(axis=1), contributions
-
-    return network
+from memorax.algorithms.sequences import rollout_in_sequences, start_carries_of_sequences, to_sequences
 
 
-def test_no_gradient_flows_back_through_the_burn_in():
-    observation = jnp.arange(1.0, 7.0).reshape(1, 6)  # 1 sequence, 6 steps
-    inputs = (observation, jnp.zeros((1, 6), bool), jnp.zeros((1, 6)), jnp.zeros((1, 6)))
-
-    def final_carry(weight):
-        network = summing_network(weight)
-        (carry,), rest = after_burn_in((network,), (jnp.zeros(1),), inputs, burn_in=2)
-        return network(*rest, carry)[0].sum()
-
-    # value: the burn-in still refreshes the carry (1 + 2), then 3 + 4 + 5 + 6
-    assert float(final_carry(1.0)) == 21.0
-    # gradient: only the steps after the burn-in
-    assert float(jax.grad(final_carry)(1.0)) == 18.0
+@struct.dataclass
+class CountingLoop:
+    carry: jax.Array  # counts the steps taken
 
 
-def test_head_inputs_reach_the_burn_in_call_and_no_burn_in_changes_nothing():
-    observation = jnp.ones((2, 5))
-    inputs = (observation, jnp.zeros((2, 5), bool), jnp.zeros((2, 5)), jnp.zeros((2, 5)))
-    network = summing_network(1.0)
-    (carry,), rest = after_burn_in((network,), (jnp.zeros(2),), inputs, 3, ({"scale": jnp.full((2, 5), 2.0)},))
-    np.testing.assert_array_equal(carry, [6.0, 6.0])
-    assert rest[0].shape == (2, 2)
-    _, same_inputs = after_burn_in((network,), (jnp.zeros(2),), inputs, 0)
-    assert same_inputs is inputs
+def count_step(loop, key):
+    """One step: record the carry the step started from, then count it."""
+    return loop.replace(carry=loop.carry + 1), loop.carry
 
 
-def test_drop_after_and_drop_burn_in_split_the_time_axis():
-    x = jnp.arange(12).reshape(2, 6)
-    np.testing.assert_array_equal(jnp.concatenate([drop_after(x, 2), drop_burn_in(x, 2)], axis=1), x)
+def test_each_sequence_starts_where_its_stored_carry_was_taken():
+    num_envs, rollout_length, length = 3, 6, 2
+    start = CountingLoop(carry=jnp.arange(num_envs) * 100)
+    loop, carries, records = rollout_in_sequences(count_step, start, jax.random.key(0), rollout_length, length)
+    assert records.shape == (rollout_length, num_envs)
+    sequences = to_sequences(records, length)
+    assert sequences.shape == (rollout_length // length * num_envs, length)
+    np.testing.assert_array_equal(sequences[:, 0], start_carries_of_sequences(carries))
+    np.testing.assert_array_equal(np.diff(sequences, axis=1), 1)  # consecutive steps
+    np.testing.assert_array_equal(loop.carry, start.carry + rollout_length)
