@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks.feature_extractor import FeatureExtractor
 from memorax.networks.heads import Head
-from memorax.networks.module import BuildContext, BuildError, Module
-from memorax.networks.sequence_models.base import apply_sequence, check_carry, initial_carry
+from memorax.networks.module import BuildContext, Module
+from memorax.networks.sequence_models.base import apply_sequence, checked_call_arguments, initial_carry
+from memorax.networks.sequence_models.wrapper import unwrapped
 from memorax.networks.spaces import action_spec, observation_shape
 
 
@@ -29,12 +29,13 @@ class Network(Module):
         carry, output = network(observation, episode_start, previous_action,
                                 previous_reward, carry, **head_inputs)
 
-    with observation (batch, time, *obs_shape), episode_start (batch, time) booleans
-    marking the first step of an episode, previous_action (batch, time) indices or
-    (batch, time, *action_shape), previous_reward (batch, time). Only the inputs the
-    feature extractor uses are needed. `carry=None` starts every row from
-    `initialize_carry(batch)`. `head_inputs` go to the head (e.g. `action=` for a
-    continuous Q head). The returned carry continues the sequence in the next call.
+    with observation (batch, time, *obs_shape), episode_start (batch, time) bools
+    marking the first step of an episode (any other dtype is a TypeError),
+    previous_action (batch, time) indices or (batch, time, *action_shape),
+    previous_reward (batch, time). Only the inputs the feature extractor uses are
+    needed. `carry=None` starts every row from `initialize_carry(batch)`. `head_inputs`
+    go to the head (e.g. `action=` for a continuous Q head). The returned carry
+    continues the sequence in the next call.
     """
 
     def __init__(self, feature_extractor: FeatureExtractor, torso: Module, head: Head):
@@ -71,21 +72,9 @@ class Network(Module):
     ):
         self.check_input(observation, leading_axes=2)
         batch, time = observation.shape[:2]
-        if episode_start is None:
-            episode_start = jnp.zeros((batch, time), dtype=bool)
-        episode_start = jnp.asarray(episode_start)
-        if tuple(episode_start.shape) != (batch, time):
-            raise BuildError(
-                f"{self.describe()}: episode_start must have shape (batch, time) = "
-                f"{(batch, time)}, got {tuple(episode_start.shape)}."
-            )
-        episode_start = episode_start.astype(bool)
-        if carry is None:
-            carry = initial_carry(self.torso, batch)
-        else:
-            check_carry(self.torso, carry, batch)
+        episode_start, carry = checked_call_arguments(self.describe(), self.torso, batch, time, episode_start, carry)
         features = self.feature_extractor(observation, previous_action, previous_reward, episode_start)
-        carry, hidden = apply_sequence(self.torso, features, episode_start, carry)
+        carry, hidden = apply_sequence(unwrapped(self.torso), features, episode_start, carry)
         return carry, self.head(hidden, **head_inputs)
 
 

@@ -7,6 +7,8 @@ import pytest
 from flax import nnx
 from gymnax.environments import spaces
 
+import memorax.networks.network as network_module
+import memorax.networks.sequence_models.wrapper as wrapper_module
 from memorax.networks import (
     MLP,
     RNN,
@@ -19,6 +21,7 @@ from memorax.networks import (
     initial_state,
     initialize,
 )
+from memorax.networks.sequence_models import base
 
 OBSERVATION = spaces.Box(-1.0, 1.0, (3,))
 ACTIONS = spaces.Discrete(4)
@@ -220,3 +223,35 @@ def test_int_seed_and_typed_key_are_both_accepted():
     b = initial_state(lstm_network(heads.VNetwork()), jax.random.key(7), OBSERVATION, ACTIONS)[1]
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.int32])
+def test_episode_start_that_is_not_bool_is_a_clear_error_at_the_call(dtype):
+    """Floats or 0/1 ints would silently mean "nonzero starts an episode"; the check is
+    on the dtype only, so it also fails while tracing under jit."""
+    network = lstm_network(heads.VNetwork()).init(0, OBSERVATION, ACTIONS)
+    observation, flags = jnp.zeros((2, 4, 3)), jnp.zeros((2, 4), dtype)
+    message = rf"episode_start must be a bool array.*got dtype {jnp.dtype(dtype).name}.*astype\(bool\)"
+    with pytest.raises(TypeError, match=message):
+        network(observation, flags)
+    with pytest.raises(TypeError, match=message):
+        jax.jit(lambda flags: network(observation, flags))(flags)
+    with pytest.raises(TypeError, match=rf"SequenceModelWrapper.*{message}"):
+        network.torso(jnp.zeros((2, 4, 8)), flags)
+    jax.jit(lambda flags: network(observation, flags))(flags.astype(bool))
+
+
+def test_a_network_checks_its_call_once_not_again_in_its_torso_wrapper(monkeypatch):
+    checks = []
+
+    def counted(caller, *arguments):
+        checks.append(caller)
+        return base.checked_call_arguments(caller, *arguments)
+
+    monkeypatch.setattr(network_module, "checked_call_arguments", counted)
+    monkeypatch.setattr(wrapper_module, "checked_call_arguments", counted)
+    network = lstm_network(heads.VNetwork()).init(0, OBSERVATION, ACTIONS)
+    network(jnp.zeros((2, 4, 3)), jnp.zeros((2, 4), bool))
+    assert checks == [network.describe()]
+    network.torso(jnp.zeros((2, 4, 8)))
+    assert checks == [network.describe(), network.torso.describe()]

@@ -198,7 +198,14 @@ class SelfAttention(SequenceModel):
             scores = scores + bias  # (H, block, S)
         scores = jnp.where(mask[:, :, None], scores, _MASKED)
         weights = jax.nn.softmax(scores, axis=-1)
+        # A masked slot's weight is 0, but 0 times a value that overflowed (inf or NaN,
+        # say from a LayerNorm of huge inputs before an episode start) is NaN: such
+        # values are read as 0, and a query that does see one reads NaN.
+        finite = jnp.all(jnp.isfinite(values_b), axis=(-2, -1))  # (B, nb, S)
+        values_b = jnp.where(finite[..., None, None], values_b, 0.0)
         attended = jnp.einsum("bnhqs,bnshd->bnqhd", weights, values_b.astype(jnp.float32))
+        sees_overflow = jnp.any(mask & ~finite[:, :, None, :], axis=-1)  # (B, nb, block)
+        attended = jnp.where(sees_overflow[..., None, None], jnp.nan, attended)
         attended = attended.reshape(batch, padded, H * D)[:, :time].astype(inputs.dtype)
         outputs = self.out_proj(attended)
 

@@ -73,6 +73,36 @@ def check_carry(module: Module, carry, batch_size: int) -> None:
             )
 
 
+def checked_call_arguments(caller: str, torso: Module, batch_size: int, time: int, episode_start, carry):
+    """`(episode_start, carry)` for a public call over `(batch_size, time)` steps.
+
+    The one check of a call's flags and carry, made where the user calls (a `Network`
+    or a `SequenceModelWrapper`, named by `caller`); what runs inside trusts them.
+    `episode_start=None` means no starts, `carry=None` the initial carry of `torso`.
+    Only shapes and dtypes are checked, never values, so it runs unchanged under jit.
+    """
+    if episode_start is None:
+        episode_start = jnp.zeros((batch_size, time), bool)
+    episode_start = jnp.asarray(episode_start)
+    if tuple(episode_start.shape) != (batch_size, time):
+        raise BuildError(
+            f"{caller}: episode_start must have shape (batch, time) = {(batch_size, time)}, "
+            f"got {tuple(episode_start.shape)}."
+        )
+    if episode_start.dtype != jnp.bool_:
+        # A float or int array would be read as "nonzero starts an episode", silently.
+        raise TypeError(
+            f"{caller}: episode_start must be a bool array (True on the first step of an "
+            f"episode), got dtype {episode_start.dtype}; convert it first, e.g. "
+            "`episode_start.astype(bool)`."
+        )
+    if carry is None:
+        carry = initial_carry(torso, batch_size)
+    else:
+        check_carry(torso, carry, batch_size)
+    return episode_start, carry
+
+
 def time_major(tree):
     """Swap the batch and time axes of every leaf: (batch, time, ...) <-> (time, batch, ...)."""
     return jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), tree)

@@ -6,10 +6,13 @@ over time (O(log T) depth); `sequential_linear_recurrence` runs the same recurre
 step by step with `lax.scan`, as the reference and the benchmark baseline.
 
 Resets are folded into the scan's elements: where an episode starts, the state entering
-the step is the zero start state, so a_t is set to 0 there. A composed element then
-carries nothing from before the latest reset it covers, which is the operator's reset
-rule. Arrays are batch-major: a and b have shape (batch, time, ...), episode_start
-(batch, time), the carry (batch, ...). Complex a and b are fine.
+the step is the zero start state, so a_t is set to 0 there, and each element carries an
+episode-start flag. Composing an earlier element with a later one that holds a start
+selects zeros for the earlier part (a `where`, not a multiplication by a = 0), so a
+composed element carries nothing from before the latest start it covers, even where
+the steps before it overflowed to inf or NaN. Arrays are batch-major: a and b have
+shape (batch, time, ...), episode_start (batch, time), the carry (batch, ...). Complex
+a and b are fine.
 """
 
 from __future__ import annotations
@@ -24,18 +27,27 @@ def _expand(flags, like):
 
 
 def _combine(earlier, later):
-    """Compose two steps of h -> a * h + b: first `earlier`, then `later`."""
-    a_earlier, b_earlier = earlier
-    a_later, b_later = later
-    return a_later * a_earlier, a_later * b_earlier + b_later
+    """Compose two steps of h -> a * h + b: first `earlier`, then `later`.
+
+    Each element also holds whether an episode starts within it; if one starts within
+    `later`, the composition is `later` itself (a_later is already 0 there).
+    """
+    a_earlier, b_earlier, start_earlier = earlier
+    a_later, b_later, start_later = later
+    # Selecting zeros keeps inf/NaN before a start out of the values (and the operator's
+    # gradients); for finite inputs it equals the plain product with a_later = 0.
+    a_earlier = jnp.where(start_later, 0, a_earlier)
+    b_earlier = jnp.where(start_later, 0, b_earlier)
+    return a_later * a_earlier, a_later * b_earlier + b_later, start_earlier | start_later
 
 
 def parallel_linear_recurrence(a, b, episode_start, carry):
     """All states h (batch, time, ...) and the last one, from h_{-1} = carry."""
-    a = jnp.where(_expand(episode_start, a), jnp.zeros_like(a), a)
-    # The incoming carry enters through the first step (a is already 0 on a reset).
-    b = b.at[:, 0].add(a[:, 0] * carry)
-    _, states = jax.lax.associative_scan(_combine, (a, b), axis=1)
+    starts = _expand(episode_start, a)
+    a = jnp.where(starts, 0, a)
+    # The incoming carry enters through the first step, unless an episode starts there.
+    b = b.at[:, 0].add(a[:, 0] * jnp.where(starts[:, 0], 0, carry))
+    _, states, _ = jax.lax.associative_scan(_combine, (a, b, starts), axis=1)
     return states[:, -1], states
 
 

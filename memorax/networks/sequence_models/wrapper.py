@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-
-from memorax.networks.module import BuildContext, BuildError, Module
+from memorax.networks.module import BuildContext, Module
 from memorax.networks.sequence_models.base import (
     SequenceModel,
     apply_sequence,
-    check_carry,
+    checked_call_arguments,
     initial_carry,
 )
 
@@ -17,10 +15,11 @@ class SequenceModelWrapper(SequenceModel):
     """Make `model` a torso: a sequence model runs as is, a feed-forward module (an
     MLP, say) runs on every step with an empty carry.
 
-    The wrapper checks the call at the torso's boundary, so a wrong shape fails with
-    the expected shape rather than deep inside a scan, and fills in defaults: no
-    `episode_start` means no episode starts inside the sequence, no `carry` means
-    every row starts from the initial carry.
+    The wrapper checks the call at the torso's boundary, so a wrong shape or a
+    non-bool `episode_start` fails with what was expected rather than deep inside a
+    scan, and fills in defaults: no `episode_start` means no episode starts inside the
+    sequence, no `carry` means every row starts from the initial carry. Inside a
+    `Network`, which has checked the call already, the wrapped model runs directly.
     """
 
     def __init__(self, model: Module):
@@ -41,18 +40,13 @@ class SequenceModelWrapper(SequenceModel):
         return initial_carry(self.model, batch_size)
 
     def __call__(self, inputs, episode_start=None, carry=None):
-        """inputs (batch, time, features), episode_start (batch, time) -> (carry, outputs)."""
+        """inputs (batch, time, features), episode_start (batch, time) bool -> (carry, outputs)."""
         self.check_input(inputs, leading_axes=2)
-        batch, time = inputs.shape[:2]
-        if episode_start is None:
-            episode_start = jnp.zeros((batch, time), dtype=bool)
-        elif tuple(jnp.shape(episode_start)) != (batch, time):
-            raise BuildError(
-                f"{self.describe()}: episode_start must have shape (batch, time) = "
-                f"{(batch, time)}, got {tuple(jnp.shape(episode_start))}."
-            )
-        if carry is None:
-            carry = self.initialize_carry(batch)
-        else:
-            check_carry(self.model, carry, batch)
-        return apply_sequence(self.model, inputs, jnp.asarray(episode_start, dtype=bool), carry)
+        episode_start, carry = checked_call_arguments(self.describe(), self.model, *inputs.shape[:2], episode_start, carry)
+        return apply_sequence(self.model, inputs, episode_start, carry)
+
+
+def unwrapped(module: Module) -> Module:
+    """What a call checked already runs: the model of a `SequenceModelWrapper`, or
+    `module` itself (so the checks happen once, where the user called)."""
+    return module.model if isinstance(module, SequenceModelWrapper) else module

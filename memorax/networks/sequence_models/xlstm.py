@@ -198,6 +198,12 @@ def mlstm_chunkwise(q, k, v, i_tilde, log_f, episode_start, memory, chunk_size):
     entering r is the empty one with m = 0, which reaches t with sum_{r<=u<=t} log f_u;
     it holds nothing, but enters the max so that m_t is exactly the stabiliser of the
     step-by-step form. m_t is the max of all these log weights.
+
+    A start cuts the block exactly, as the reset does in `mlstm_sequential`: the sums of
+    log f are taken over (s, t] directly, not as differences of sums over the block
+    (which cancel badly once large values precede the start), and everything from
+    before the latest start is dropped with `where`, never multiplied by a zero weight,
+    so values that overflowed there cannot turn into NaN after it.
     """
     batch, time, H, d = q.shape
     L = max(1, min(chunk_size, time))
@@ -219,37 +225,46 @@ def mlstm_chunkwise(q, k, v, i_tilde, log_f, episode_start, memory, chunk_size):
     )
     steps = jnp.arange(L)
     causal = steps[None, :, None] >= steps[None, None, :]  # (1, t, s): s <= t
+    after = (steps[:, None] > steps[None, :])[None, :, :, None]  # (1, u, s, 1): u > s
 
     def block(memory, block_inputs):
         C0, n0, m0 = memory
         q_b, k_b, v_b, i_b, log_f_b, start_b = block_inputs
         last_start = jax.lax.cummax(jnp.where(start_b, steps, -1), axis=1)  # (batch, L)
-        fresh = last_start >= 0  # an episode started in this block at or before t
-        cum = jnp.cumsum(log_f_b, axis=1)  # (batch, L, H): sum of log f over 0..t
-        at_start = jnp.clip(last_start, 0)[..., None]
+        fresh = (last_start >= 0)[..., None]  # (batch, L, 1): an episode started in the block by t
+        visible = (causal & (steps[None, None, :] >= last_start[:, :, None]))[..., None]  # (batch, t, s, 1)
+        # decay[t, s] = sum of log f over s < u <= t, each entry its own sum.
+        decay = jnp.cumsum(jnp.where(after, log_f_b[:, :, None], 0.0), axis=1)  # (batch, t, s, H)
+        at_start = jnp.clip(last_start, 0)[:, :, None]
         # log weight of the memory entering the block (or the empty one after a start)
-        since_start = (
-            cum - jnp.take_along_axis(cum, at_start, axis=1) + jnp.take_along_axis(log_f_b, at_start, axis=1)
+        since_start = jnp.take_along_axis(decay, at_start[..., None], axis=2)[:, :, 0] + jnp.take_along_axis(
+            log_f_b, at_start, axis=1
         )
-        carry_log = jnp.where(fresh[..., None], since_start, m0[:, None] + cum)
-        visible = causal & (steps[None, None, :] >= last_start[:, :, None])  # (batch, t, s)
-        log_weights = i_b[:, None] + cum[:, :, None] - cum[:, None]  # (batch, t, s, H)
-        log_weights = jnp.where(visible[..., None], log_weights, -jnp.inf)
+        carry_log = jnp.where(fresh, since_start, m0[:, None] + jnp.cumsum(log_f_b, axis=1))
+        log_weights = jnp.where(visible, i_b[:, None] + decay, -jnp.inf)  # (batch, t, s, H)
         m = jnp.maximum(carry_log, jnp.max(log_weights, axis=2))  # (batch, L, H)
         weights = jnp.exp(log_weights - m[:, :, None])
+        scores = jnp.where(visible, weights * jnp.einsum("bthd,bshd->btsh", q_b, k_b), 0.0)
+        # A zero score times a value that overflowed is still NaN: values are read with
+        # the non-finite ones as 0, and a step that sees one of its own episode reads
+        # NaN there, as it does in the step-by-step form.
+        finite = jnp.isfinite(v_b)
+        values = jnp.einsum("btsh,bshd->bthd", scores, jnp.where(finite, v_b, 0.0))
+        seen = jnp.einsum("bts,bshd->bthd", visible[..., 0].astype(v_b.dtype), (~finite).astype(v_b.dtype))
+        values = jnp.where(seen > 0, jnp.nan, values)
         # The entering memory counts only until the first start in the block.
-        carry_weight = jnp.where(fresh[..., None], 0.0, jnp.exp(carry_log - m))
-        scores = weights * jnp.einsum("bthd,bshd->btsh", q_b, k_b)
-        numerator = jnp.einsum("btsh,bshd->bthd", scores, v_b) + carry_weight[..., None] * jnp.einsum(
-            "bhvk,bthk->bthv", C0, q_b
-        )
-        normaliser = scores.sum(axis=2) + carry_weight * jnp.einsum("bhd,bthd->bth", n0, q_b)
+        carry_weight = jnp.exp(carry_log - m)  # (batch, L, H)
+        from_carry = lambda read, cut: jnp.where(cut, 0.0, read)
+        numerator = values + from_carry(carry_weight[..., None] * jnp.einsum("bhvk,bthk->bthv", C0, q_b), fresh[..., None])
+        normaliser = scores.sum(axis=2) + from_carry(carry_weight * jnp.einsum("bhd,bthd->bth", n0, q_b), fresh)
         denominator = jnp.maximum(jnp.abs(normaliser), _read_floor(m))
         h = numerator / denominator[..., None]
-        # The memory after the block's last step.
-        w_end, c_end = weights[:, -1], carry_weight[:, -1]  # (batch, s, H), (batch, H)
-        C = jnp.einsum("bsh,bshv,bshk->bhvk", w_end, v_b, k_b) + c_end[..., None, None] * C0
-        n = jnp.einsum("bsh,bshk->bhk", w_end, k_b) + c_end[..., None] * n0
+        # The memory after the block's last step, from the steps of its last episode.
+        w_end, c_end, cut_end = weights[:, -1], carry_weight[:, -1], fresh[:, -1]  # (batch, s, H), (batch, H), (batch, 1)
+        seen_end = visible[:, -1][..., None]  # (batch, s, 1, 1)
+        k_end, v_end = jnp.where(seen_end, k_b, 0.0), jnp.where(seen_end, v_b, 0.0)
+        C = jnp.einsum("bsh,bshv,bshk->bhvk", w_end, v_end, k_end) + from_carry(c_end[..., None, None] * C0, cut_end[..., None, None])
+        n = jnp.einsum("bsh,bshk->bhk", w_end, k_end) + from_carry(c_end[..., None] * n0, cut_end[..., None])
         return (C, n, m[:, -1]), h
 
     memory, h = jax.lax.scan(block, memory, xs)
