@@ -10,12 +10,14 @@ import numpy as np
 
 
 @partial(jax.jit, static_argnames=("env", "policy", "num_envs", "num_steps"))
-def first_episode_returns(env, params, policy, key, num_envs: int, num_steps: int):
-    """Return and whether it finished, of each env's first episode.
+def first_episodes(env, params, policy, key, num_envs: int, num_steps: int):
+    """Return, length and ending of each env's first episode.
 
     `policy(key, observation, env_state) -> action` acts in one (unbatched)
     environment; an oracle reads the hidden `env_state`, a memoryless policy only
-    the observation. Returns `(returns, finished)`, both of shape `(num_envs,)`.
+    the observation. Returns `(returns, lengths, terminated, finished)`, each of
+    shape `(num_envs,)`: the return, the number of steps, whether the episode
+    ended by termination, and whether it ended within `num_steps` steps.
     """
     reset_key, key = jax.random.split(key)
     obs, state = jax.vmap(env.reset, in_axes=(0, None))(
@@ -23,22 +25,29 @@ def first_episode_returns(env, params, policy, key, num_envs: int, num_steps: in
     )
 
     def step(carry, step_key):
-        obs, state, running, returns, finished = carry
+        obs, state, returns, lengths, ended_by_termination, finished = carry
         policy_key, env_key = jax.random.split(step_key)
         action = jax.vmap(policy)(jax.random.split(policy_key, num_envs), obs, state)
         obs, state, reward, terminated, truncated, _ = jax.vmap(
             env.step, in_axes=(0, 0, 0, None)
         )(jax.random.split(env_key, num_envs), state, action, params)
-        running = running + jnp.where(finished, 0.0, reward)
-        done = jnp.logical_or(terminated, truncated)
-        returns = jnp.where(done & ~finished, running, returns)
-        return (obs, state, running, returns, finished | done), None
+        returns = returns + jnp.where(finished, 0.0, reward)
+        lengths = lengths + (~finished).astype(jnp.int32)
+        ended_by_termination = ended_by_termination | (terminated & ~finished)
+        finished = finished | terminated | truncated
+        return (obs, state, returns, lengths, ended_by_termination, finished), None
 
-    zeros = jnp.zeros(num_envs, jnp.float32)
-    carry = (obs, state, zeros, zeros, jnp.zeros(num_envs, bool))
-    (_, _, _, returns, finished), _ = jax.lax.scan(
+    no = jnp.zeros(num_envs, bool)
+    carry = (obs, state, jnp.zeros(num_envs, jnp.float32), jnp.zeros(num_envs, jnp.int32), no, no)
+    (_, _, returns, lengths, terminated, finished), _ = jax.lax.scan(
         step, carry, jax.random.split(key, num_steps)
     )
+    return returns, lengths, terminated, finished
+
+
+def first_episode_returns(env, params, policy, key, num_envs: int, num_steps: int):
+    """`first_episodes`' returns and whether each episode finished."""
+    returns, _, _, finished = first_episodes(env, params, policy, key, num_envs, num_steps)
     return returns, finished
 
 
@@ -50,11 +59,17 @@ def random_policy(env, params):
 
 def finished_returns(env, params, policy, key, num_envs: int, num_steps: int):
     """`first_episode_returns` as a numpy array, checking every episode ended."""
-    returns, finished = first_episode_returns(
+    return finished_episodes(env, params, policy, key, num_envs, num_steps)[0]
+
+
+def finished_episodes(env, params, policy, key, num_envs: int, num_steps: int):
+    """`first_episodes` as numpy arrays `(returns, lengths, terminated)`, checking
+    every episode ended."""
+    returns, lengths, terminated, finished = first_episodes(
         env, params, policy, key, num_envs, num_steps
     )
     assert bool(jnp.all(finished)), f"{env.name}: an episode outlived {num_steps} steps"
-    return np.asarray(returns)
+    return np.asarray(returns), np.asarray(lengths), np.asarray(terminated)
 
 
 def assert_mean_near(returns, expected, slack=1e-3):
@@ -109,6 +124,18 @@ def _play_random_episodes(env, params, key, num_envs, num_steps):
     return records
 
 
+def first_episode_of(reward, terminated, truncated):
+    """Return, length and whether it ended by termination, of each env's first
+    episode in `play_random_episodes`' records (arrays of shape (envs, steps));
+    the episode must end within them."""
+    done = np.logical_or(terminated, truncated)
+    assert done.any(axis=1).all(), "an episode outlived the records"
+    lengths = done.argmax(axis=1) + 1
+    in_first = np.arange(done.shape[1]) < lengths[:, None]
+    ended_by_termination = terminated[np.arange(done.shape[0]), lengths - 1]
+    return np.where(in_first, reward, 0.0).sum(axis=1), lengths, ended_by_termination
+
+
 def assert_one_episode_that_terminates(terminated, truncated):
     """Each env's first episode ends by termination at its last step, never before."""
     assert not terminated[:, :-1].any() and terminated[:, -1].all()
@@ -151,3 +178,4 @@ def oracle_and_memoryless_returns(env, params, oracle, memoryless, many_envs=819
         env, params, memoryless, jax.random.PRNGKey(2), many_envs, env.episode_length
     )
     return oracle_returns, memoryless_returns
+

@@ -9,14 +9,17 @@ import pytest
 
 from memorax.environments import make
 from memorax.environments.memory.autoencode import Autoencode
+from tests.environments.popgym_reference import assert_random_play_matches_popgym
 from tests.environments.rollout import (
     assert_mean_near,
+    finished_episodes,
     finished_returns,
     one_env_episode,
     random_policy,
 )
 
 NUM_ENVS = 256
+RANDOM_PLAY_ENVS = 1024
 DIFFICULTIES = {"Easy": 1, "Medium": 2, "Hard": 3}
 
 
@@ -36,7 +39,7 @@ def oracle_policy(env: Autoencode):
 
 
 def memoryless_policy(key, observation, state):
-    """Names the suit on screen (suit 0 when none is shown)."""
+    """Names the suit on screen (suit 0 during play-back, as POPGym shows)."""
     return jnp.argmax(observation[2:])
 
 
@@ -50,13 +53,22 @@ def episode_returns(env_id, policy_for_env, seed):
 
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
-def test_returns_of_oracle_random_and_memoryless(difficulty):
+def test_random_play_matches_popgym(difficulty):
+    env_id = f"Autoencode-{difficulty}"
+    env, params = make(env_id)
+    returns, lengths, terminated = finished_episodes(
+        env, params, random_policy(env, params), jax.random.key(1), RANDOM_PLAY_ENVS,
+        2 * env.num_cards - 1,
+    )
+    assert_random_play_matches_popgym(env_id, returns, lengths, terminated)
+    assert_mean_near(returns, -0.5)  # each recall right with probability 1/4
+
+
+@pytest.mark.parametrize("difficulty", DIFFICULTIES)
+def test_returns_of_oracle_and_memoryless(difficulty):
     env_id = f"Autoencode-{difficulty}"
     _, oracle = episode_returns(env_id, lambda env, _: oracle_policy(env), seed=0)
     np.testing.assert_allclose(oracle, 1.0, atol=1e-5)
-
-    _, random = episode_returns(env_id, random_policy, seed=1)
-    assert random.mean() < 0.2
 
     env, memoryless = episode_returns(env_id, lambda *_: memoryless_policy, seed=2)
     expected = memoryless_return(env.num_cards)
@@ -83,17 +95,18 @@ def test_episode_watches_the_whole_deck_then_recalls_it(difficulty):
     # Terminates after exactly 2N - 1 steps, never truncated.
     assert np.flatnonzero(np.asarray(terminated)).tolist() == [2 * num_cards - 2]
     assert not bool(jnp.any(truncated))
-    # The watch phase shows each suit 13 times per deck; the play flag comes
-    # with the last card, and no card is shown while playing.
+    # The watch phase shows each suit 13 times per deck; the play mode comes
+    # with the last card, and while playing the suit shows suit 0 (POPGym's).
     observations = np.concatenate([np.asarray(first_obs)[None], np.asarray(shown)])
+    np.testing.assert_array_equal(observations.sum(axis=1), 2.0)  # two one-hots
     watched = observations[:num_cards]
-    assert np.all(watched[:, 2:].sum(axis=1) == 1)
     assert np.all(watched[:, 2:].sum(axis=0) == 13 * DIFFICULTIES[difficulty])
-    play_flag = observations[:, 1]
-    assert np.all(play_flag[: num_cards - 1] == 0) and np.all(
-        play_flag[num_cards - 1 :] == 1
+    play_mode = observations[:, 0]  # POPGym's modes: PLAY = 0, WATCH = 1
+    assert np.all(play_mode[: num_cards - 1] == 0) and np.all(
+        play_mode[num_cards - 1 :] == 1
     )
-    assert np.all(observations[num_cards:, 2:] == 0)
+    np.testing.assert_array_equal(play_mode, 1 - observations[:, 1])
+    np.testing.assert_array_equal(observations[num_cards:, 2:], [[1, 0, 0, 0]] * num_cards)
     # Rewards: 0 while watching, +1/N for each correct recall.
     rewards = np.asarray(reward)
     assert np.all(rewards[: num_cards - 1] == 0)

@@ -13,13 +13,16 @@ from memorax.environments.memory.concentration import (
     NOT_YET_SEEN,
     Concentration,
 )
+from tests.environments.popgym_reference import assert_random_play_matches_popgym
 from tests.environments.rollout import (
     assert_mean_near,
+    finished_episodes,
     finished_returns,
     random_policy,
 )
 
 NUM_ENVS = 256
+RANDOM_PLAY_ENVS = 1024
 # Documented expected returns (estimated, see the class docstring), per id.
 PERFECT_MEMORY_RETURN = {"Easy": 0.813, "Medium": 0.813, "Hard": 0.698}
 MEMORYLESS_RETURN = {"Easy": 0.450, "Medium": 0.466, "Hard": -0.821}
@@ -72,14 +75,23 @@ def episode_returns(env_id, policy_for_env, seed):
 
 
 @pytest.mark.parametrize("difficulty", ["Easy", "Medium", "Hard"])
-def test_returns_of_oracle_random_and_memoryless(difficulty):
+def test_random_play_matches_popgym(difficulty):
+    env_id = f"Concentration-{difficulty}"
+    env, params = make(env_id)
+    returns, lengths, terminated = finished_episodes(
+        env, params, random_policy(env, params), jax.random.key(1), RANDOM_PLAY_ENVS,
+        env.episode_length,
+    )
+    assert_random_play_matches_popgym(env_id, returns, lengths, terminated)
+    assert returns.mean() < PERFECT_MEMORY_RETURN[difficulty] - 0.5
+
+
+@pytest.mark.parametrize("difficulty", ["Easy", "Medium", "Hard"])
+def test_returns_of_oracle_and_memoryless(difficulty):
     env_id = f"Concentration-{difficulty}"
     oracle = episode_returns(env_id, lambda env, _: perfect_memory_policy(env), seed=0)
     assert_mean_near(oracle, PERFECT_MEMORY_RETURN[difficulty], DOCUMENTED_SLACK)
     assert np.all(oracle <= 1.0 + 1e-5)
-
-    random = episode_returns(env_id, random_policy, seed=1)
-    assert random.mean() < PERFECT_MEMORY_RETURN[difficulty] - 0.5
 
     memoryless = episode_returns(env_id, lambda env, _: memoryless_policy(env), seed=2)
     assert_mean_near(memoryless, MEMORYLESS_RETURN[difficulty], DOCUMENTED_SLACK)

@@ -10,15 +10,19 @@ import pytest
 
 from memorax.environments import make
 from memorax.environments.memory.count_recall import CountRecall
+from tests.environments.popgym_reference import assert_random_play_matches_popgym
 from tests.environments.rollout import (
     assert_mean_near,
     assert_one_episode_that_terminates,
+    first_episode_of,
     oracle_and_memoryless_returns,
     play_random_episodes,
 )
 
 # Enough episodes to tell the memoryless mean from a random answer's.
 MANY_ENVS = 8192
+# Random play, also compared with POPGym's.
+RANDOM_PLAY_ENVS = 512
 
 SETTINGS = {
     "Easy": (1, "colors", 2),
@@ -112,7 +116,7 @@ def test_count_recall_random_play_follows_the_rules_and_loses(difficulty):
     env, params = make(f"CountRecall-{difficulty}")
     kinds, steps = env.num_kinds, env.episode_length
     observation, action, reward, terminated, truncated, final = play_random_episodes(
-        env, params, jax.random.PRNGKey(3)
+        env, params, jax.random.PRNGKey(3), RANDOM_PLAY_ENVS
     )
     values = observation[..., :kinds].argmax(-1)
     queries = observation[..., kinds:].argmax(-1)
@@ -131,6 +135,9 @@ def test_count_recall_random_play_follows_the_rules_and_loses(difficulty):
         per_kind = np.stack([(shown == kind).sum(1) for kind in range(kinds)], axis=1)
         np.testing.assert_array_equal(per_kind, env.cards_per_kind)
     assert_mean_near(reward.sum(1), 2 / env.num_actions - 1)
+    assert_random_play_matches_popgym(
+        f"CountRecall-{difficulty}", *first_episode_of(reward, terminated, truncated)
+    )
 
 
 def test_every_count_can_be_answered():

@@ -1,4 +1,4 @@
-"""Task tests for MineSweeper: oracle, random and memoryless returns, rules."""
+"""Task tests for MineSweeper: oracle, random and memoryless returns, rules, options."""
 
 from __future__ import annotations
 
@@ -10,10 +10,17 @@ import numpy as np
 import pytest
 
 from memorax.environments import make
-from memorax.environments.memory.minesweeper import NUM_COUNTS, EnvState, MineSweeper
-from tests.environments.rollout import assert_mean_near, finished_returns, random_policy
+from memorax.environments.memory.minesweeper import EnvState, MineSweeper
+from tests.environments.popgym_reference import assert_random_play_matches_popgym
+from tests.environments.rollout import (
+    assert_mean_near,
+    finished_episodes,
+    finished_returns,
+    random_policy,
+)
 
 NUM_ENVS = 384
+RANDOM_PLAY_ENVS = 4096
 DIFFICULTIES = ["Easy", "Medium", "Hard"]
 BOARDS = {"Easy": (4, 2), "Medium": (6, 6), "Hard": (8, 10)}
 # The sweep's expected return as written in the class docstring.
@@ -31,12 +38,14 @@ def oracle_policy(env: MineSweeper):
 
 
 def sweep_policy(env: MineSweeper):
-    """Memoryless: opens the cell after the one the observation shows, row by row."""
-    n = env.board_size
+    """Memoryless (needs `observe_last_click`): opens the cell after the one the
+    observation shows, row by row; cell 1 first, as no cell is shown before the
+    first click."""
+    n, counts = env.board_size, env.num_counts
 
     def policy(key, observation, state):
-        row = jnp.argmax(observation[NUM_COUNTS : NUM_COUNTS + n])
-        col = jnp.argmax(observation[NUM_COUNTS + n :])
+        row = jnp.argmax(observation[counts : counts + n])
+        col = jnp.argmax(observation[counts + n :])
         return (row * n + col + 1) % env.num_cells
 
     return policy
@@ -51,8 +60,8 @@ def sweep_expected_return(board_size: int, num_mines: int) -> float:
     return expected_safe_before_mine / safe - (0.5 + 1 / safe) * chance_of_mine
 
 
-def returns_of(env_id, make_policy, seed):
-    env, params = make(env_id)
+def returns_of(env_id, make_policy, seed, **options):
+    env, params = make(env_id, **options)
     key = jax.random.key(seed)
     # The click budget ends every game.
     return finished_returns(env, params, make_policy(env), key, NUM_ENVS, env.num_safe_cells)
@@ -65,17 +74,26 @@ def test_oracle_reaches_the_maximum_return(difficulty):
 
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
-def test_random_policy_falls_far_short(difficulty):
+def test_random_play_matches_popgym(difficulty):
     env_id = f"MineSweeper-{difficulty}"
-    returns = returns_of(env_id, lambda env: random_policy(env, env.default_params), 1)
-    assert returns.mean() < 0.0
+    env, params = make(env_id)
+    returns, lengths, terminated = finished_episodes(
+        env, params, random_policy(env, params), jax.random.key(1), RANDOM_PLAY_ENVS,
+        env.num_safe_cells,
+    )
+    assert_random_play_matches_popgym(env_id, returns, lengths, terminated)
+    assert returns.min() >= -1.0 - 1e-5
+    # Only the budget truncates: every shorter game ended by its own rules.
+    assert terminated[lengths < env.num_safe_cells].all()
 
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
 def test_memoryless_sweep_matches_its_analytic_return(difficulty):
     expected = sweep_expected_return(*BOARDS[difficulty])
     assert expected == pytest.approx(DOCUMENTED_SWEEP_RETURN[difficulty], abs=5e-4)
-    returns = returns_of(f"MineSweeper-{difficulty}", sweep_policy, seed=2)
+    returns = returns_of(
+        f"MineSweeper-{difficulty}", sweep_policy, seed=2, observe_last_click=True
+    )
     assert_mean_near(returns, expected)
     assert returns.mean() < 1.0 - 0.5
 
@@ -87,7 +105,10 @@ def test_registered_board_sizes(difficulty):
     assert (env.board_size, env.num_mines) == (board_size, num_mines)
     assert params.max_steps_in_episode == board_size**2 - num_mines
     assert env.action_space(params).n == board_size**2
-    assert env.observation_space(params).shape == (NUM_COUNTS + 2 * board_size,)
+    # POPGym's Discrete(min(num_mines + 1, 10)): the count includes the clicked cell.
+    assert env.observation_space(params).shape == (min(num_mines + 1, 10),)
+    env, params = make(f"MineSweeper-{difficulty}", observe_last_click=True)
+    assert env.observation_space(params).shape == (min(num_mines + 1, 10) + 2 * board_size,)
 
 
 def test_mines_are_distinct_and_uniform_over_cells():
@@ -112,23 +133,26 @@ def brute_force_counts(mine_cells, board_size):
         for dr in (-1, 0, 1)
         for dc in (-1, 0, 1)
     )
-    return counts - grid[1:-1, 1:-1]
+    return counts  # the 3x3 square around each cell, the cell itself included
 
 
 def decode(env, observation):
-    n = env.board_size
+    n, counts = env.board_size, env.num_counts
     observation = np.asarray(observation)
     assert observation.sum() == 3, "one-hot blocks must each hold a single 1"
-    count = int(np.argmax(observation[:NUM_COUNTS]))
-    row = int(np.argmax(observation[NUM_COUNTS : NUM_COUNTS + n]))
-    col = int(np.argmax(observation[NUM_COUNTS + n :]))
+    count = int(np.argmax(observation[:counts]))
+    row = int(np.argmax(observation[counts : counts + n]))
+    col = int(np.argmax(observation[counts + n :]))
     return count, row, col
 
 
-def test_observation_shows_the_neighbour_mine_count_of_the_clicked_cell():
-    env = MineSweeper(board_size=6, num_mines=6)
+def test_observation_shows_the_mine_count_around_the_clicked_cell():
+    env = MineSweeper(
+        board_size=6, num_mines=6, observe_last_click=True, first_observation="random_cell"
+    )
+    plain = MineSweeper(board_size=6, num_mines=6)
     params = env.default_params
-    step = jax.jit(env.step_env)
+    step, plain_step = jax.jit(env.step_env), jax.jit(plain.step_env)
     key = jax.random.key(4)
     for _ in range(3):
         key, reset_key = jax.random.split(key)
@@ -138,7 +162,20 @@ def test_observation_shows_the_neighbour_mine_count_of_the_clicked_cell():
         assert count == counts[row, col]
         for cell in range(env.num_cells):
             observation, *_ = step(key, state, cell, params)
-            assert decode(env, observation) == (counts[cell // 6, cell % 6], cell // 6, cell % 6)
+            expected = counts[cell // 6, cell % 6]
+            assert decode(env, observation) == (expected, cell // 6, cell % 6)
+            observation, *_ = plain_step(key, state, cell, params)
+            np.testing.assert_array_equal(observation, np.eye(7)[expected])
+
+
+def test_first_observation_is_count_zero_and_no_cell_by_default():
+    keys = jax.random.split(jax.random.key(8), 8)
+    env = MineSweeper(board_size=4, num_mines=2)
+    observations, _ = jax.vmap(env.reset, in_axes=(0, None))(keys, env.default_params)
+    np.testing.assert_array_equal(observations, np.tile([1.0, 0.0, 0.0], (8, 1)))
+    env = MineSweeper(board_size=4, num_mines=2, observe_last_click=True)
+    observations, _ = jax.vmap(env.reset, in_axes=(0, None))(keys, env.default_params)
+    np.testing.assert_array_equal(observations, np.tile([1.0] + [0.0] * 10, (8, 1)))
 
 
 def known_board(env, mine_cells):
@@ -146,6 +183,7 @@ def known_board(env, mine_cells):
         mine_cells=jnp.asarray(mine_cells, jnp.int32),
         revealed=jnp.zeros((env.board_size, env.board_size), bool),
         num_revealed=jnp.int32(0),
+        game_over=jnp.bool_(False),
         time=0,
     )
 
@@ -168,15 +206,26 @@ def test_reward_scale_and_the_worst_return_is_minus_one():
     assert reward.dtype == jnp.float32 and terminated.dtype == jnp.bool_
 
 
-def test_game_ends_when_the_click_budget_is_spent():
+@pytest.mark.parametrize("limit_terminates", [False, True])
+def test_the_click_budget_truncates_or_with_the_option_terminates(limit_terminates):
+    env = MineSweeper(board_size=4, num_mines=2, limit_terminates=limit_terminates)
+    params = env.default_params
+    state = known_board(env, [0, 1])
+    for click, key in enumerate(jax.random.split(jax.random.key(6), 14), start=1):
+        _, state, _, terminated, truncated, _ = env.step(key, state, 7, params)
+        last = click == 14
+        assert bool(terminated) == (last and limit_terminates)
+        assert bool(truncated) == (last and not limit_terminates)
+
+
+def test_a_game_lost_at_the_last_click_is_terminated_not_truncated():
     env = MineSweeper(board_size=4, num_mines=2)
     params = env.default_params
     state = known_board(env, [0, 1])
-    key = jax.random.key(6)
-    for click in range(1, 15):
-        _, state, _, terminated, _ = env.step_env(key, state, 7, params)
-        assert bool(terminated) == (click == 14)
-    assert not env.is_truncated(state.replace(time=13), params)
+    for click, key in enumerate(jax.random.split(jax.random.key(9), 14), start=1):
+        cell = 1 if click == 14 else 7
+        _, state, _, terminated, truncated, _ = env.step(key, state, cell, params)
+    assert bool(terminated) and not bool(truncated)
 
 
 def test_game_ends_when_every_safe_cell_is_open():
@@ -198,6 +247,9 @@ def test_game_ends_when_every_safe_cell_is_open():
         (dict(board_size=1, num_mines=1), "board_size"),
         (dict(board_size=4, num_mines=0), "num_mines"),
         (dict(board_size=4, num_mines=14), "num_mines"),
+        (dict(observe_last_click=None), "observe_last_click"),
+        (dict(first_observation="none"), "first_observation"),
+        (dict(limit_terminates=0), "limit_terminates"),
     ],
 )
 def test_bad_arguments_raise(kwargs, argument):

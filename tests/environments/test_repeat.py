@@ -8,9 +8,11 @@ import pytest
 
 from memorax.environments import make
 from memorax.environments.memory.repeat import RepeatFirst, RepeatPrevious
+from tests.environments.popgym_reference import assert_random_play_matches_popgym
 from tests.environments.rollout import (
     assert_mean_near,
     assert_one_episode_that_terminates,
+    first_episode_of,
     oracle_and_memoryless_returns,
     play_random_episodes,
 )
@@ -18,6 +20,8 @@ from tests.environments.rollout import (
 # Enough episodes to tell a memoryless mean apart from a random policy's (-0.5),
 # 0.01 away in RepeatPrevious; rollouts are cheap next to compiling them.
 MANY_ENVS = 8192
+# Random play, also compared with POPGym's.
+RANDOM_PLAY_ENVS = 512
 DECKS = {"Easy": 1, "Medium": 8, "Hard": 16}
 DECKS_AND_K = {"Easy": (1, 4), "Medium": (2, 32), "Hard": (3, 64)}
 DIFFICULTIES = ("Easy", "Medium", "Hard")
@@ -28,7 +32,13 @@ def shown_suit(observation):
 
 
 def repeat_first_memoryless(key, observation, state):
-    """On the first card name its suit; later, any suit but the one on show."""
+    """Name the suit on show: right at the first card, and the best guess later too."""
+    return shown_suit(observation)
+
+
+def repeat_first_memoryless_with_flag(key, observation, state):
+    """With `first_card_flag`: on the first card name its suit; later, any suit but
+    the one on show."""
     is_first_card = observation[4] > 0.5
     return jnp.where(
         is_first_card, shown_suit(observation), (shown_suit(observation) + 1) % 4
@@ -52,9 +62,13 @@ def repeat_previous_oracle(env):
     return policy
 
 
-def repeat_first_memoryless_return(num_decks):
+def repeat_first_memoryless_return(num_decks, first_card_flag=False):
+    """The docstring's analytic values: later steps right with probability `right`."""
     cards = 52 * num_decks
-    right = 13 * num_decks / (cards - 1)
+    if first_card_flag:
+        right = 13 * num_decks / (cards - 1)
+    else:
+        right = (13 * num_decks - 1) / (cards - 1)
     return (1 + (cards - 2) * (2 * right - 1)) / (cards - 1)
 
 
@@ -85,14 +99,30 @@ def test_repeat_first_policies(difficulty):
     assert_mean_near(memoryless, repeat_first_memoryless_return(env.num_decks))
 
 
+def test_repeat_first_card_flag_marks_the_first_card_and_helps_a_memoryless_policy():
+    env, params = make("RepeatFirst-Easy", first_card_flag=True)
+    assert env.observation_space(params).shape == (5,)
+    observation, state = env.reset(jax.random.PRNGKey(5), params)
+    assert observation[4] == 1.0
+    for key in jax.random.split(jax.random.PRNGKey(6), 3):
+        observation, state, *_ = env.step(key, state, 0, params)
+        assert observation[4] == 0.0
+    _, memoryless = oracle_and_memoryless_returns(
+        env, params, repeat_first_oracle, repeat_first_memoryless_with_flag, MANY_ENVS
+    )
+    expected = repeat_first_memoryless_return(1, first_card_flag=True)
+    assert expected == pytest.approx(-0.4610, abs=1e-4)
+    assert_mean_near(memoryless, expected)
+
+
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
 def test_repeat_first_random_play_follows_the_rules_and_loses(difficulty):
     env, params = make(f"RepeatFirst-{difficulty}")
     steps = env.episode_length
     observation, action, reward, terminated, truncated, final = play_random_episodes(
-        env, params, jax.random.PRNGKey(3)
+        env, params, jax.random.PRNGKey(3), RANDOM_PLAY_ENVS
     )
-    assert (observation[:, 0, 4] == 1.0).all() and not observation[:, 1:, 4].any()
+    assert observation.shape[-1] == 4  # the suit alone, as POPGym
     first_suit = observation[:, :1, :4].argmax(-1)
     expected = np.where(action == first_suit, 1 / steps, -1 / steps)
     np.testing.assert_allclose(reward, expected, rtol=1e-6)
@@ -101,12 +131,17 @@ def test_repeat_first_random_play_follows_the_rules_and_loses(difficulty):
     suits = np.concatenate([observation[..., :4], final[:, -1:, :4]], axis=1).argmax(-1)
     assert_whole_decks(suits, env.num_decks)
     assert_mean_near(reward.sum(1), -0.5)
+    assert_random_play_matches_popgym(
+        f"RepeatFirst-{difficulty}", *first_episode_of(reward, terminated, truncated)
+    )
 
 
-def test_repeat_first_rejects_bad_num_decks():
+def test_repeat_first_rejects_bad_arguments():
     for bad in (0, -1, 1.5, "2", True):
         with pytest.raises(ValueError, match="num_decks"):
             RepeatFirst(num_decks=bad)
+    with pytest.raises(ValueError, match="first_card_flag"):
+        RepeatFirst(first_card_flag=1)
 
 
 # --- RepeatPrevious ----------------------------------------------------------------
@@ -130,7 +165,7 @@ def test_repeat_previous_random_play_follows_the_rules_and_loses(difficulty):
     env, params = make(f"RepeatPrevious-{difficulty}")
     k, steps = env.k, env.episode_length
     observation, action, reward, terminated, truncated, final = play_random_episodes(
-        env, params, jax.random.PRNGKey(4)
+        env, params, jax.random.PRNGKey(4), RANDOM_PLAY_ENVS
     )
     suits = observation.argmax(-1)
     # After seeing cards 0..t the answer is the suit of card t + 1 - k.
@@ -144,6 +179,9 @@ def test_repeat_previous_random_play_follows_the_rules_and_loses(difficulty):
         np.concatenate([suits, final[:, -1:].argmax(-1)], axis=1), env.num_decks
     )
     assert_mean_near(reward.sum(1), -0.5)
+    assert_random_play_matches_popgym(
+        f"RepeatPrevious-{difficulty}", *first_episode_of(reward, terminated, truncated)
+    )
 
 
 def test_repeat_previous_rejects_bad_arguments():

@@ -25,9 +25,16 @@ from memorax.environments.memory.stateless_control import (
     StatelessCartPole,
     StatelessPendulum,
 )
-from tests.environments.rollout import assert_mean_near, finished_returns, random_policy
+from tests.environments.popgym_reference import assert_random_play_matches_popgym
+from tests.environments.rollout import (
+    assert_mean_near,
+    finished_episodes,
+    finished_returns,
+    random_policy,
+)
 
 NUM_ENVS = 256
+RANDOM_PLAY_ENVS = 1024
 KEY = jax.random.PRNGKey(0)
 
 
@@ -131,8 +138,16 @@ def test_full_state_controller_does_well(env_id):
 
 
 @pytest.mark.parametrize("env_id", IDS)
-def test_random_policy_does_poorly(env_id):
-    returns, (oracle_return, _) = first_returns(env_id, lambda task: task.random)
+def test_random_play_matches_popgym(env_id):
+    family, level = env_id.split("-")
+    task = TASKS[family]
+    env, params = make(env_id)
+    assert type(env) is type(task.env)  # the difficulty is all in `params`
+    returns, lengths, terminated = finished_episodes(
+        task.env, params, task.random, KEY, RANDOM_PLAY_ENVS, task.num_steps
+    )
+    assert_random_play_matches_popgym(env_id, returns, lengths, terminated)
+    oracle_return, _ = task.expected[level]
     assert float(returns.mean()) < oracle_return - 0.5
 
 

@@ -9,10 +9,19 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 
 def _is_integer(value) -> bool:
     # bool is an Integral, but `True` decks or arms is a mistake, not a 1.
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def boolean(name: str, value) -> bool:
+    # A switch given as 0, 1 or "yes" is a typo more often than a choice.
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def positive_integer(name: str, value) -> int:

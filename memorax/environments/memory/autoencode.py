@@ -12,6 +12,9 @@ from gymnax.environments import environment, spaces
 from memorax.environments.memory import cards
 from memorax.environments.memory.arguments import positive_integer
 
+# POPGym's modes, in its order.
+PLAY, WATCH = 0, 1
+
 
 @struct.dataclass
 class AutoencodeState(environment.EnvState):
@@ -30,10 +33,13 @@ class Autoencode(environment.Environment[AutoencodeState, AutoencodeParams]):
 
     What must be remembered: the full sequence of suits dealt.
 
-    Observation (6 floats): one-hot phase (watch, play) then one-hot suit of the
-    card just dealt; the suit part is all zeros in the play phase, when no card
-    is shown. The observation that shows the last card already carries the play
-    flag.
+    This is POPGym 1.0.7's Autoencode.
+
+    Observation (6 floats): POPGym's `(mode, suit)`, each one-hot: the mode
+    (`[play, watch]`, POPGym's PLAY = 0, WATCH = 1), then the suit of the card
+    just dealt. In the play phase no card is dealt and the suit shows suit 0,
+    as POPGym does. The observation that shows the last card already carries
+    the play mode.
     Action: `Discrete(4)`, a suit; ignored while watching.
     Episode: the first card is shown at reset, the other `52 * num_decks - 1`
     at the following steps, then one step per card to recall it, so
@@ -41,10 +47,12 @@ class Autoencode(environment.Environment[AutoencodeState, AutoencodeParams]):
     (1 / 2 / 3 decks). The episode terminates after the last recall.
     Reward: +1/(52 * num_decks) for each suit recalled correctly and
     -1/(52 * num_decks) for each wrong one, 0 while watching.
-    Maximum return: 1. Uniformly random play: 0 in expectation.
+    Maximum return: 1. Uniformly random play: -0.5 in expectation (each recall
+    is right with probability 1/4).
     Best memoryless return (analytic): the first recall asks for the card still
-    on screen, every later one sees the same blank observation and is right
-    with probability 1/4, giving `(3 - N) / (2N)` with `N = 52 * num_decks`:
+    on screen, every later one sees the same observation (the play mode with
+    suit 0) and is right with probability 1/4 on average, giving
+    `(3 - N) / (2N)` with `N = 52 * num_decks`:
     -0.471 / -0.486 / -0.490 for Easy / Medium / Hard.
     """
 
@@ -76,13 +84,13 @@ class Autoencode(environment.Environment[AutoencodeState, AutoencodeParams]):
         """Which dealt card the action at step `time` must name (play phase only)."""
         return 2 * self.num_cards - 2 - time
 
-    def _observation(self, in_play_phase, shown_suit, card_shown) -> jax.Array:
-        # One comparison over all 6 slots: [watch, play, suit 0..3] (cheaper than
+    def _observation(self, in_play_phase, shown_suit) -> jax.Array:
+        # One comparison over all 6 slots: [play, watch, suit 0..3] (cheaper than
         # concatenating two one-hots).
         slots = jnp.arange(2 + cards.NUM_SUITS)
-        phase_slot = slots == in_play_phase.astype(jnp.int32)
-        suit_slot = (slots == 2 + shown_suit) & card_shown
-        return (phase_slot | suit_slot).astype(jnp.float32)
+        mode_slot = slots == jnp.where(in_play_phase, PLAY, WATCH)
+        suit_slot = slots == 2 + shown_suit
+        return (mode_slot | suit_slot).astype(jnp.float32)
 
     def reset_env(self, key: jax.Array, params: AutoencodeParams):
         first_suit, suits_left_cumulative = cards.deal(
@@ -97,7 +105,7 @@ class Autoencode(environment.Environment[AutoencodeState, AutoencodeParams]):
         state = AutoencodeState(
             suits_dealt=suits_dealt, suits_left_cumulative=suits_left_cumulative, time=0
         )
-        return self._observation(jnp.array(False), first_suit, True), state
+        return self._observation(jnp.array(False), first_suit), state
 
     def step_env(self, key, state: AutoencodeState, action, params: AutoencodeParams):
         watching = state.time < self.num_cards - 1
@@ -123,7 +131,8 @@ class Autoencode(environment.Environment[AutoencodeState, AutoencodeParams]):
             time=time,
         )
         in_play_phase = time >= self.num_cards - 1
-        obs = self._observation(in_play_phase, new_suit, watching)
+        # While playing, POPGym shows suit 0 (the suit of its unshuffled deck's first card).
+        obs = self._observation(in_play_phase, jnp.where(watching, new_suit, 0))
         terminated = time >= 2 * self.num_cards - 1
         return obs, state, reward.astype(jnp.float32), terminated, {}
 

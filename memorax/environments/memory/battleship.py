@@ -10,13 +10,18 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
-from memorax.environments.memory.arguments import integer_in_range
+from memorax.environments.memory.arguments import boolean, integer_in_range, one_of
 from memorax.environments.memory.uniforms import cheap_uniforms
 
 # While ships are placed, each row of the board is a uint32 bit mask, holding the
 # horizontal placements in its low 16 bits and the vertical ones in its high 16.
 MAX_BOARD_SIZE = 16
 VERTICAL_BIT_OFFSET = 16
+# What the first observation of an episode shows: POPGym's miss, or a miss at a
+# random ship-free cell.
+FIRST_OBSERVATIONS = ("miss", "free_miss")
+# A row or column of -1 one-hot encodes to all zeros: no shot yet.
+NO_CELL = -1
 
 
 @struct.dataclass
@@ -35,15 +40,18 @@ class EnvParams(environment.EnvParams):
 
 
 class Battleship(environment.Environment[EnvState, EnvParams]):
-    """Sink hidden ships while seeing only your last shot: remember every shot.
+    """Sink hidden ships while seeing only whether your last shot hit: remember
+    every shot.
 
     The agent never sees the board, only the outcome of its last shot, so it must
     remember which cells it has fired at and where it has hit to finish the ships.
+    By default this is POPGym 1.0.7's Battleship; each keyword below is a
+    documented deviation from it.
 
-    - Observation: `[hit, row, col]` of the last shot, one-hot encoded and
-      concatenated, length `2 + 2 * board_size`. The first observation of an
-      episode shows a free miss: a random cell without a ship (not counted as
-      fired at).
+    - Observation: whether the last shot hit a new ship cell, one-hot
+      (`[miss, hit]`, POPGym's `Discrete(2)`). The first observation of an
+      episode shows a miss (POPGym's 0). POPGym leaves the shot's cell to a
+      previous-action wrapper (`obs_requires_prev_action`).
     - Action: the cell to fire at, `row * board_size + col`: POPGym's
       `MultiDiscrete([board_size, board_size])` flattened row-major.
     - Ships: `ship_sizes` (default 2, 3, 3, 4) placed one by one, each uniformly
@@ -51,29 +59,60 @@ class Battleship(environment.Environment[EnvState, EnvParams]):
       placed (POPGym's distribution).
     - Reward: `+1 / num_ship_cells` for hitting a new ship cell, `-1 / (cells -
       num_ship_cells)` for any other shot (a miss or a repeated cell).
-    - Episode: ends (terminated) when every ship cell is hit or after
-      `cells - num_ship_cells` misses, so at most `cells - 1` steps: 63, 99 and 143
-      for Easy (8x8), Medium (10x10) and Hard (12x12).
-    - Returns lie in [-1, 1]. Maximum return: 1 (every shot a hit). A sweep of the
-      whole board scores at least 0.
-    - Unlike POPGym, which allows `cells` shots, the game ends after
-      `cells - num_ship_cells` misses: with POPGym's rewards that is what keeps
-      the return at or above -1, and it never ends a game that could still
-      score above 0.
-    - Best memoryless policy: not known in closed form. The observation echoes the
-      last shot's cell, so a memoryless policy can sweep the board row by row
-      (fire at the cell after the last one, wrapping around); that sweep scores
-      0.144 (Easy), 0.145 (Medium) and 0.148 (Hard), estimated from 100,000
-      episodes each (standard error 0.0005). A uniformly random policy scores
-      about -0.39.
+    - Episode: terminated when every ship cell is hit, truncated after `cells`
+      shots: 64, 100 and 144 for Easy (8x8), Medium (10x10) and Hard (12x12).
+    - Returns: at most 1 (every shot a hit); firing at every cell once scores
+      at least 0 (all ships are sunk after at most `cells - num_ship_cells`
+      misses); repeated cells count as misses, so the lowest return is
+      `-cells / (cells - num_ship_cells)` (-1.23 on Easy). A uniformly random
+      policy scores -0.448 / -0.416 / -0.400 in episodes of 64.0 / 100.0 /
+      143.9 steps (POPGym 1.0.7, 100,000 episodes; memorax's tests pin their
+      random play to these, `tests/environments/popgym_reference.py`).
+    - Best memoryless policy: the observation alone says nothing about where
+      to fire, and we know no observation-only policy better than uniformly
+      random play.
+
+    Deviations, each off by default:
+
+    - `observe_last_shot=True`: the observation adds the last shot's row and
+      column, one-hot (`[miss, hit, row, col]`, length `2 + 2 * board_size`;
+      all zeros before the first shot): what POPGym's previous-action wrapper
+      adds. A memoryless policy can then sweep the board row by row (fire at
+      the cell after the last one shown, cell 1 first, wrapping around),
+      scoring 0.165 / 0.173 / 0.178 (estimated from 100,000 episodes each,
+      standard error 0.0005); its last shots fall on the bottom row and a
+      corner, where ships are rarer than inside the board.
+    - `first_observation="free_miss"`: the first observation shows a miss at a
+      random cell without a ship (not counted as fired at), so with
+      `observe_last_shot` a sweep starts at a random cell and scores 0.144 /
+      0.145 / 0.149 instead (same estimate); `"miss"` (default) is POPGym's.
+    - `end_after_misses=True`: the game also ends (terminated) after
+      `cells - num_ship_cells` misses, which keeps every return at or above -1
+      and never ends a game that could still score above 0; episodes last at
+      most `cells - 1` steps. Random play then scores -0.397 / -0.385 / -0.380
+      instead of -0.448 / -0.416 / -0.400, in episodes of 59.2 / 95.3 / 139.4
+      steps instead of 64.0 / 100.0 / 143.9 (16,384 episodes, standard error
+      0.001).
     """
 
-    def __init__(self, board_size: int = 10, ship_sizes: tuple[int, ...] = (2, 3, 3, 4)):
+    def __init__(
+        self,
+        board_size: int = 10,
+        ship_sizes: tuple[int, ...] = (2, 3, 3, 4),
+        observe_last_shot: bool = False,
+        first_observation: str = "miss",
+        end_after_misses: bool = False,
+    ):
         super().__init__()
         ship_sizes = tuple(int(size) for size in ship_sizes)
         _check_board(board_size, ship_sizes)
         self.board_size = board_size
         self.ship_sizes = ship_sizes
+        self.observe_last_shot = boolean("observe_last_shot", observe_last_shot)
+        self.first_observation = one_of(
+            "first_observation", first_observation, FIRST_OBSERVATIONS
+        )
+        self.end_after_misses = boolean("end_after_misses", end_after_misses)
         self.num_cells = board_size * board_size
         self.num_ship_cells = sum(ship_sizes)
         self.allowed_misses = self.num_cells - self.num_ship_cells
@@ -88,7 +127,8 @@ class Battleship(environment.Environment[EnvState, EnvParams]):
 
     @property
     def default_params(self) -> EnvParams:
-        # The game always ends by its own rules before this limit.
+        # POPGym's limit of one shot per cell; with `end_after_misses` the game
+        # always ends by its own rules first.
         return EnvParams(max_steps_in_episode=self.num_cells)
 
     def step_env(
@@ -107,7 +147,9 @@ class Battleship(environment.Environment[EnvState, EnvParams]):
         reward = jnp.where(
             hit, 1.0 / self.num_ship_cells, -1.0 / self.allowed_misses
         ).astype(jnp.float32)
-        terminated = (hits >= self.num_ship_cells) | (misses >= self.allowed_misses)
+        terminated = hits >= self.num_ship_cells
+        if self.end_after_misses:
+            terminated = terminated | (misses >= self.allowed_misses)
         return self._observation(hit, row, col), state, reward, terminated, {}
 
     def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
@@ -117,7 +159,10 @@ class Battleship(environment.Environment[EnvState, EnvParams]):
         for ship_size, uniform in zip(self.ship_sizes, uniforms):
             placement, occupied_rows = self._place_ship(uniform, occupied_rows, ship_size)
             placements.append(placement)
-        free_row, free_col = _pick_set_bit(uniforms[-1], ~occupied_rows & self._full_row)
+        if self.first_observation == "free_miss":
+            row, col = _pick_set_bit(uniforms[-1], ~occupied_rows & self._full_row)
+        else:
+            row, col = jnp.int32(NO_CELL), jnp.int32(NO_CELL)
         state = EnvState(
             ship_cells=_rows_to_grid(occupied_rows, self.board_size),
             fired_cells=jnp.zeros((self.board_size, self.board_size), bool),
@@ -126,7 +171,7 @@ class Battleship(environment.Environment[EnvState, EnvParams]):
             misses=jnp.int32(0),
             time=0,
         )
-        return self._observation(jnp.bool_(False), free_row, free_col), state
+        return self._observation(jnp.bool_(False), row, col), state
 
     @property
     def _cell_grid(self) -> jax.Array:
@@ -170,9 +215,12 @@ class Battleship(environment.Environment[EnvState, EnvParams]):
         return placement, occupied_rows | ship_rows
 
     def _observation(self, hit: jax.Array, row: jax.Array, col: jax.Array) -> jax.Array:
+        outcome = jax.nn.one_hot(hit.astype(jnp.int32), 2, dtype=jnp.float32)
+        if not self.observe_last_shot:
+            return outcome
         return jnp.concatenate(
             [
-                jax.nn.one_hot(hit.astype(jnp.int32), 2, dtype=jnp.float32),
+                outcome,
                 jax.nn.one_hot(row, self.board_size, dtype=jnp.float32),
                 jax.nn.one_hot(col, self.board_size, dtype=jnp.float32),
             ]
@@ -182,7 +230,8 @@ class Battleship(environment.Environment[EnvState, EnvParams]):
         return spaces.Discrete(self.num_cells)
 
     def observation_space(self, params: EnvParams) -> spaces.Box:
-        return spaces.Box(0.0, 1.0, (2 + 2 * self.board_size,), jnp.float32)
+        size = 2 + 2 * self.board_size if self.observe_last_shot else 2
+        return spaces.Box(0.0, 1.0, (size,), jnp.float32)
 
 
 def _pick_set_bit(uniform: jax.Array, line_masks: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
-from memorax.environments.memory.arguments import integer_in_range, positive_integer
+from memorax.environments.memory.arguments import boolean, integer_in_range, positive_integer
 from memorax.environments.memory.cards import (
     DECK_SIZE,
     NUM_RANKS,
@@ -65,24 +65,34 @@ class RepeatFirstState:
 class RepeatFirst(_NameASuit):
     """Say the suit of the first card dealt, at every step: remember one suit.
 
-    Cards from `num_decks` shuffled decks are dealt one a step.
-    Observation: the suit of the card on show (one-hot, 4) and a flag that is 1 on
-    the first card only; 5 floats in [0, 1].
+    Cards from `num_decks` shuffled decks are dealt one a step; by default this is
+    POPGym 1.0.7's RepeatFirst.
+    Observation: the suit of the card on show, one-hot (4 floats; POPGym's
+    `Discrete(4)`). Nothing marks the first card.
     Action: `Discrete(4)`, a suit.
     Episode: one step per card after the first, 52 * num_decks - 1 steps
     (Easy/Medium/Hard = 1/8/16 decks: 51/415/831 steps); it ends terminated when
     the deck is empty.
     Reward: +1/(52 * num_decks - 1) for the first card's suit, minus that otherwise.
-    Maximum return: 1.
-    Best memoryless policy (analytic): the shown suit on the first card, then a suit
-    other than the shown one (the card on show is no longer in the deck, so its
-    suit is a little less likely to be the first card's), right with probability
-    p = 13n / (52n - 1) for n decks. Expected return
-    (1 + (52n - 2)(2p - 1)) / (52n - 1): -0.4610 / -0.4952 / -0.4976.
+    Maximum return: 1. Uniformly random play: -0.5.
+    Best memoryless policy (analytic): always name the suit on show. It is right
+    at the first step, and later with probability r = (13n - 1) / (52n - 1) for
+    n decks (the first card's suit has one card fewer left to show); naming
+    another suit is right with probability 13n / (52n - 1) later but wrong at
+    the first step, which costs more. Expected return
+    (1 + (52n - 2)(2r - 1)) / (52n - 1): -0.4994 / -0.5000 / -0.5000, no better
+    than random play.
+
+    Deviation, off by default: `first_card_flag=True` adds a fifth entry, 1 on
+    the first card only (POPGym's docstring describes it; its code omits it).
+    The best memoryless policy then names the shown suit on the first card and
+    another suit later, right with probability p = 13n / (52n - 1): expected
+    return (1 + (52n - 2)(2p - 1)) / (52n - 1) = -0.4610 / -0.4952 / -0.4976.
     """
 
-    def __init__(self, num_decks: int = 1):
+    def __init__(self, num_decks: int = 1, first_card_flag: bool = False):
         super().__init__(num_decks)
+        self.first_card_flag = boolean("first_card_flag", first_card_flag)
         self.reward_scale = 1.0 / self.episode_length
 
     @property
@@ -107,11 +117,13 @@ class RepeatFirst(_NameASuit):
         return self.get_obs(state), state, reward, terminated, {}
 
     def get_obs(self, state, params=None, key=None) -> jax.Array:
+        if not self.first_card_flag:
+            return suit_one_hot(state.current_suit)
         is_first_card = jnp.asarray(state.time == 0, jnp.float32)[None]
         return jnp.concatenate([suit_one_hot(state.current_suit), is_first_card])
 
     def observation_space(self, params) -> spaces.Box:
-        return spaces.Box(0.0, 1.0, (NUM_SUITS + 1,), jnp.float32)
+        return spaces.Box(0.0, 1.0, (NUM_SUITS + self.first_card_flag,), jnp.float32)
 
 
 @struct.dataclass
