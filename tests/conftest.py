@@ -1,6 +1,9 @@
 """Shared test settings: hypothesis profiles sized for a 2-core CPU machine."""
 
 import os
+import shutil
+import tempfile
+import time
 
 import jax
 import pytest
@@ -20,8 +23,35 @@ settings.register_profile("thorough", parent=settings.get_profile("default"), ma
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
 
 
+def pytest_configure(config):
+    """Share compiled programs between tests and between xdist workers of this run.
+
+    Many tests build equal agents or rollouts whose programs are identical but are
+    compiled again (new closures, or after a module's caches are freed); a compilation
+    cache keyed by the program turns those into reads. The directory is made fresh for
+    each run (workers inherit it from the controller), so the suite's time never
+    depends on a warm cache; MEMORAX_TEST_COMPILATION_CACHE=0 turns it off.
+    """
+    if os.environ.get("MEMORAX_TEST_COMPILATION_CACHE", "1") == "0":
+        return
+    if not hasattr(config, "workerinput") and "MEMORAX_TEST_CACHE_DIR" not in os.environ:
+        os.environ["MEMORAX_TEST_CACHE_DIR"] = tempfile.mkdtemp(prefix="memorax-jax-cache-")
+        config.add_cleanup(lambda: shutil.rmtree(os.environ.pop("MEMORAX_TEST_CACHE_DIR"), ignore_errors=True))
+    jax.config.update("jax_compilation_cache_dir", os.environ["MEMORAX_TEST_CACHE_DIR"])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_programs():
     """Each test module compiles many programs for one-off shapes; free them after it."""
     yield
     jax.clear_caches()
+
+
+def pytest_report_header(config):
+    """In CI, the time the install took (from `.ci/run`'s start to pytest's)."""
+    started = os.environ.get("MEMORAX_CI_STARTED")
+    if started:
+        return f"ci: install took {time.time() - float(started):.0f} s"
+    return None

@@ -301,6 +301,7 @@ def test_continuous_actions_are_rejected():
 # Learning --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_dqn_learns_cartpole(cartpole):
     """Defaults (lr 1e-3): evaluation reaches 150 within 80k env steps (it does by
     40k for seeds 0-2; DQN's returns oscillate afterwards, so the best is kept)."""

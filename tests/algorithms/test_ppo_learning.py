@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import jax
 import optax
+import pytest
 
 from memorax.algorithms import PPO, PPOConfig
 from memorax.environments import make
 from memorax.networks.heads import Categorical, VNetwork
 from tests.algorithms.agents import gru_network, mlp_network
+
+pytestmark = pytest.mark.slow
 
 CONFIG = PPOConfig(num_envs=16, rollout_length=64)
 

@@ -188,6 +188,7 @@ def test_recurrent_q_network_trains_with_burn_in():
 # Learning --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_pqn_learns_cartpole():
     env, params = make("CartPole-v1")
     cfg = PQNConfig(epsilon_decay_steps=60_000)

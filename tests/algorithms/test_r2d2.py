@@ -181,6 +181,7 @@ def test_wrong_head(cartpole):
 # Learning --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_r2d2_with_a_gru_learns_cartpole(cartpole):
     """Defaults with a GRU(64): evaluation reaches 200 within 40k env steps (seeds
     0-2 pass 300 by 20k; the best evaluation is kept as Q-learning oscillates)."""

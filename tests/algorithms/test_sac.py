@@ -238,6 +238,7 @@ def test_a_shared_module_belongs_to_the_critic():
 # Learning --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sac_learns_pendulum():
     env, params = make("Pendulum-v1")
     actor, critic = networks(width=64)
