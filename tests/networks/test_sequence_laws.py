@@ -1,5 +1,6 @@
-"""The two laws every torso obeys (SPEC.md), as property tests over random sizes,
-sequence lengths, reset patterns and chunk splits:
+"""The two laws every torso obeys (SPEC.md), as property tests over random inputs,
+reset patterns and chunk splits (sizes drawn once per model by default, and for every
+example under HYPOTHESIS_PROFILE=thorough):
 
 - chunk equivalence: one call over a sequence equals any split into chunks, down to one
   step at a time, with the carry passed along;
