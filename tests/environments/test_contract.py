@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from gymnax.environments import environment
 
-from memorax.environments import make, registered_ids
+from memorax.environments import make, memory_ids, registered_ids
 from memorax.environments.registry import _NEEDS_DOWNLOAD
 
 NUM_ENVS = 4
@@ -24,6 +24,9 @@ NUM_STEPS = 160
 # Episodes are cut at this length (if longer) so every rollout sees auto-resets.
 EPISODE_LIMIT = 100
 IDS = [env_id for env_id in registered_ids() if env_id not in _NEEDS_DOWNLOAD]
+# The quick tier (-m "not slow") checks one id of each gymnax family, and the Easy level
+# of every memory task (conftest.py); the whole suite checks every id.
+QUICK_GYMNAX_IDS = {"CartPole-v1", "Pendulum-v1", "Breakout-MinAtar", "MemoryChain-bsuite", "FourRooms-misc"}
 
 
 @partial(jax.jit, static_argnames=("env",))
@@ -66,7 +69,10 @@ def rollout(env, params, key):
     return first_in_space, records
 
 
-@pytest.fixture(scope="module", params=IDS)
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(env_id, marks=[] if env_id in QUICK_GYMNAX_IDS or env_id in memory_ids() else [pytest.mark.slow]) for env_id in IDS],
+)
 def trajectory(request):
     _, params = make(request.param)
     limit = min(int(params.max_steps_in_episode), EPISODE_LIMIT)

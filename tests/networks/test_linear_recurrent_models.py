@@ -10,7 +10,7 @@ import pytest
 
 from memorax.networks import BuildError, SequenceModelWrapper, initialize
 from memorax.networks.sequence_models import LRU, S5, MinGRU
-from tests.networks.recurrence_cases import FEATURES, built, nonzero_carry, random_case
+from tests.networks.recurrence_cases import FEATURES, built, call, nonzero_carry, random_case
 
 FACTORIES = {
     "lru": lambda parallel: LRU(hidden_dim=5, parallel=parallel),
@@ -23,26 +23,20 @@ STATE_WIDTH = {"lru": 5, "lru_state_dim": 6, "s5": 4, "s5_square": 8, "mingru": 
 OUTPUT_WIDTH = {"lru": 5, "lru_state_dim": 3, "s5": 5, "s5_square": 4, "mingru": 6}
 
 
-
-
-
-
-
-
 @pytest.mark.parametrize("name", sorted(FACTORIES))
-@pytest.mark.parametrize("time", [1, 7, 64])
+@pytest.mark.parametrize("time", [1, 7, pytest.param(64, marks=pytest.mark.slow)])
 def test_parallel_and_sequential_forms_agree(name, time):
     parallel, sequential = built(FACTORIES[name](True)), built(FACTORIES[name](False))
     inputs, starts = random_case(3, time)
     carry = nonzero_carry(parallel, 3)
     # Row 0 never resets, so the incoming carry reaches every one of its outputs.
     starts = starts.at[0].set(False)
-    carry_p, out_p = jax.jit(lambda x, s, c: parallel(x, s, c))(inputs, starts, carry)
-    carry_s, out_s = jax.jit(lambda x, s, c: sequential(x, s, c))(inputs, starts, carry)
+    carry_p, out_p = call(parallel, inputs, starts, carry)
+    carry_s, out_s = call(sequential, inputs, starts, carry)
     np.testing.assert_allclose(np.asarray(out_p), np.asarray(out_s), atol=1e-5, rtol=1e-4)
     np.testing.assert_allclose(np.asarray(carry_p), np.asarray(carry_s), atol=1e-5, rtol=1e-4)
     # The incoming carry matters for the row that never resets.
-    _, out_zero = parallel(inputs, starts, parallel.initialize_carry(3))
+    _, out_zero = call(parallel, inputs, starts, parallel.initialize_carry(3))
     assert not np.allclose(np.asarray(out_zero[0]), np.asarray(out_p[0]), atol=1e-4)
 
 
@@ -53,7 +47,7 @@ def test_carry_shapes_and_output_width(name):
     assert carry.shape == (2, STATE_WIDTH[name])
     assert jax.tree.structure(carry) == jax.tree.structure(jnp.zeros(1))
     inputs, starts = random_case(2, 5)
-    new_carry, outputs = module(inputs, starts, carry)
+    new_carry, outputs = call(module, inputs, starts, carry)
     assert new_carry.shape == carry.shape and new_carry.dtype == carry.dtype
     assert outputs.shape == (2, 5, OUTPUT_WIDTH[name])
     assert outputs.dtype == jnp.float32
@@ -118,7 +112,7 @@ def test_lru_matches_its_equations_step_by_step():
     module = built(LRU(hidden_dim=FEATURES, state_dim=3))  # elementwise D
     inputs, starts = random_case(2, 6, seed=5)
     carry = nonzero_carry(module, 2)
-    _, outputs = module(inputs, starts, carry)
+    _, outputs = call(module, inputs, starts, carry)
     lam = np.asarray(module.eigenvalues())
     gamma = np.exp(np.asarray(module.gamma_log[...]))
     B = np.asarray(module.B_re[...]) + 1j * np.asarray(module.B_im[...])
@@ -136,8 +130,8 @@ def test_s5_output_after_a_reset_equals_a_fresh_start():
     module = built(S5(hidden_dim=FEATURES, state_dim=6))
     inputs, _ = random_case(2, 12, seed=9)
     starts = jnp.zeros((2, 12), bool).at[:, 5].set(True)
-    _, outputs = module(inputs, starts, nonzero_carry(module, 2))
-    _, fresh = module(inputs[:, 5:], jnp.zeros((2, 7), bool), module.initialize_carry(2))
+    _, outputs = call(module, inputs, starts, nonzero_carry(module, 2))
+    _, fresh = call(module, inputs[:, 5:], jnp.zeros((2, 7), bool), module.initialize_carry(2))
     np.testing.assert_allclose(np.asarray(outputs[:, 5:]), np.asarray(fresh), atol=1e-5, rtol=1e-5)
 
 
@@ -161,7 +155,7 @@ def test_mingru_matches_its_equations_and_interpolates_towards_the_candidate():
     module = built(MinGRU(hidden_dim=3))
     inputs, starts = random_case(2, 6, seed=11)
     carry = nonzero_carry(module, 2)
-    _, outputs = module(inputs, starts, carry)
+    _, outputs = call(module, inputs, starts, carry)
     z = np.asarray(jax.nn.sigmoid(module.gate(inputs)))
     candidate = np.asarray(module.candidate(inputs))
     h = np.asarray(carry)
@@ -181,7 +175,7 @@ def test_long_sequences_agree_between_forms_and_stay_finite(name):
     parallel, sequential = built(FACTORIES[name](True)), built(FACTORIES[name](False))
     inputs, starts = random_case(1, 2048, seed=13, reset_probability=0.001)
     carry = parallel.initialize_carry(1)
-    _, out_p = jax.jit(lambda x, s, c: parallel(x, s, c))(inputs, starts, carry)
-    _, out_s = jax.jit(lambda x, s, c: sequential(x, s, c))(inputs, starts, carry)
+    _, out_p = call(parallel, inputs, starts, carry)
+    _, out_s = call(sequential, inputs, starts, carry)
     assert np.all(np.isfinite(np.asarray(out_p)))
     np.testing.assert_allclose(np.asarray(out_p), np.asarray(out_s), atol=1e-3, rtol=1e-3)

@@ -10,7 +10,7 @@ from flax import nnx
 
 from memorax.networks import BuildError, SequenceModelWrapper, initialize
 from memorax.networks.sequence_models import FFM, LinearAttention, Mamba
-from tests.networks.recurrence_cases import FEATURES, built, nonzero_carry, random_case
+from tests.networks.recurrence_cases import FEATURES, built, call, nonzero_carry, random_case
 
 FACTORIES = {
     "mamba": lambda parallel: Mamba(hidden_dim=5, state_dim=3, conv_kernel=3, parallel=parallel),
@@ -21,18 +21,6 @@ FACTORIES = {
     "linear_attention_relu": lambda parallel: LinearAttention(num_heads=1, head_dim=4, feature_map="relu", parallel=parallel),
 }
 OUTPUT_WIDTH = {"mamba": 5, "mamba_wide_kernel": 3, "mamba_kernel_1": 2, "ffm": 5, "linear_attention": FEATURES, "linear_attention_relu": FEATURES}
-
-
-
-
-
-
-
-
-@nnx.jit
-def call(module, inputs, starts, carry):
-    """module(inputs, starts, carry), compiled once per shape (eager dispatch is slow)."""
-    return module(inputs, starts, carry)
 
 
 def run_steps(module, inputs, starts, carry):
@@ -57,11 +45,11 @@ def test_parallel_and_sequential_forms_agree(name, time=9):
     inputs, starts = random_case(3, time)
     starts = starts.at[0].set(False)  # row 0 never resets: the carry reaches all its outputs
     carry = nonzero_carry(parallel, 3)
-    carry_p, out_p = jax.jit(lambda x, s, c: parallel(x, s, c))(inputs, starts, carry)
-    carry_s, out_s = jax.jit(lambda x, s, c: sequential(x, s, c))(inputs, starts, carry)
+    carry_p, out_p = call(parallel, inputs, starts, carry)
+    carry_s, out_s = call(sequential, inputs, starts, carry)
     close(out_p, out_s)
     close(carry_p, carry_s)
-    _, out_zero = parallel(inputs, starts, parallel.initialize_carry(3))
+    _, out_zero = call(parallel, inputs, starts, parallel.initialize_carry(3))
     assert not np.allclose(np.asarray(out_zero[0]), np.asarray(out_p[0]), atol=1e-4)
 
 
@@ -70,7 +58,7 @@ def test_carry_shapes_and_output_width(name):
     module = built(FACTORIES[name](True))
     carry = module.initialize_carry(2)
     inputs, starts = random_case(2, 5)
-    new_carry, outputs = module(inputs, starts, carry)
+    new_carry, outputs = call(module, inputs, starts, carry)
     assert jax.tree.structure(new_carry) == jax.tree.structure(carry)
     for new, old in zip(jax.tree.leaves(new_carry), jax.tree.leaves(carry)):
         assert new.shape == old.shape and new.dtype == old.dtype and new.shape[0] == 2

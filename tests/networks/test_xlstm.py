@@ -2,6 +2,8 @@
 convolution state across calls and episode starts, large pre-activations, and
 constructor checks. (The general torso laws run in test_sequence_laws.py.)"""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +12,7 @@ from flax import nnx
 
 from memorax.networks import initialize
 from memorax.networks.sequence_models import mLSTM, sLSTM
+from tests.networks.recurrence_cases import call
 
 
 def built(module, width, seed=0):
@@ -112,7 +115,7 @@ def test_slstm_normaliser_stays_at_least_one():
     inputs, starts = case(time=40, scale=30.0)
     carry = module.initialize_carry(2)
     for t in range(inputs.shape[1]):
-        carry, _ = module(inputs[:, t : t + 1], starts[:, t : t + 1], carry)
+        carry, _ = call(module, inputs[:, t : t + 1], starts[:, t : t + 1], carry)
         assert float(carry.n.min()) >= 1.0
 
 
@@ -129,10 +132,10 @@ def test_mlstm_one_step_at_a_time_equals_whole_sequence(conv_kernel):
     module = built(mLSTM(hidden_dim=4, num_heads=2, conv_kernel=conv_kernel), 3)
     inputs, starts = case(time=8)
     carry = random_carry(module, 2, seed=3)  # a non-empty conv state, which must be used
-    whole_carry, whole = module(inputs, starts, carry)
+    whole_carry, whole = call(module, inputs, starts, carry)
     step_carry, pieces = carry, []
     for t in range(inputs.shape[1]):
-        step_carry, piece = module(inputs[:, t : t + 1], starts[:, t : t + 1], step_carry)
+        step_carry, piece = call(module, inputs[:, t : t + 1], starts[:, t : t + 1], step_carry)
         pieces.append(piece)
     np.testing.assert_allclose(np.concatenate(pieces, axis=1), whole, atol=1e-5, rtol=1e-5)
     for a, b in zip(jax.tree.leaves(step_carry), jax.tree.leaves(whole_carry)):
@@ -170,6 +173,20 @@ def test_mlstm_input_before_episode_start_is_invisible_across_calls(start_in_sec
     np.testing.assert_allclose(changed[:, start_at:], outputs[:, start_at:], atol=1e-6)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def grads_and_outputs(graphdef, chunk_size, state, inputs, starts, carry):
+    """Gradients of a loss over outputs and carry, with the outputs and carry; one
+    program per chunk size, shared by every case."""
+
+    def loss(state):
+        module = nnx.merge(graphdef, state)
+        module.chunk_size = chunk_size
+        new_carry, outputs = module(inputs, starts, carry)
+        return jnp.sum(outputs**2) + jnp.sum(new_carry.C), (new_carry, outputs)
+
+    return jax.grad(loss, has_aux=True)(state)
+
+
 @pytest.mark.parametrize("scale", [1.0, 30.0])
 def test_mlstm_chunkwise_form_matches_the_sequential_one(scale):
     """Outputs, carry and gradients, with resets, a non-empty carry and chunk sizes
@@ -178,15 +195,7 @@ def test_mlstm_chunkwise_form_matches_the_sequential_one(scale):
     graphdef, state = nnx.split(sequential)
     inputs, starts = case(time=11, scale=scale)
     carry = random_carry(sequential, 2, seed=5)
-
-    def run(chunk_size):
-        def loss(state):
-            module = nnx.merge(graphdef, state)
-            module.chunk_size = chunk_size
-            new_carry, outputs = module(inputs, starts, carry)
-            return jnp.sum(outputs**2) + jnp.sum(new_carry.C), (new_carry, outputs)
-
-        return jax.grad(loss, has_aux=True)(state)
+    run = lambda chunk_size: grads_and_outputs(graphdef, chunk_size, state, inputs, starts, carry)
 
     grads, (expected_carry, expected) = run(None)
     for chunk_size in (1, 4, 11, 16):
