@@ -40,6 +40,7 @@ MODELS = {
     "optimized_lstm": rnn(nnx.OptimizedLSTMCell),
     "gru": rnn(nnx.GRUCell),
     "simple_rnn": rnn(nnx.SimpleCell),
+    "gru_from_class": lambda width, hidden: RNN(nnx.GRUCell, features=hidden),
     "block_stack": transformer_like_stack,
     "wrapped_block_stack": lambda width, hidden: SequenceModelWrapper(transformer_like_stack(width, hidden)),
     "attention_rope": lambda width, hidden: SelfAttention(num_heads=2, head_dim=3, context_length=4),

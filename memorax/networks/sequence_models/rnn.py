@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from memorax.networks.module import BuildContext, BuildError
+from memorax.networks.module import BuildContext, BuildError, positive_int
 from memorax.networks.sequence_models.base import SequenceModel, reset_carry, time_major
 from memorax.networks.sequence_models.rnn_fused import fused_cell
 
@@ -88,7 +88,9 @@ class RNN(SequenceModel):
     The cell comes pre-built (`nnx.LSTMCell(64, 64, rngs=nnx.Rngs(0))`); when the
     network is initialised its parameters are redrawn from the initialisation key
     (`reinitialize=True`), so different keys give different cells. Its `in_features`
-    must equal the width of the features it receives.
+    must equal the width of the features it receives. Or give the cell's class and its
+    width, `RNN(nnx.GRUCell, features=64)`: the cell is then made when the network is
+    initialised, for the width it receives (what experiment files use).
 
     `hoist_inputs=True` computes the input projections of the known flax cells for all
     steps before the scan (`scan_cell`, `rnn_fused`); same results to float rounding.
@@ -98,7 +100,24 @@ class RNN(SequenceModel):
     memory-bound (time, batch, k*hidden) array instead of cache-resident per-step blocks).
     """
 
-    def __init__(self, cell: nnx.Module, reinitialize: bool = True, hoist_inputs: bool = HOIST_INPUTS):
+    def __init__(
+        self,
+        cell: nnx.Module | type[nnx.Module],
+        reinitialize: bool = True,
+        hoist_inputs: bool = HOIST_INPUTS,
+        features: int | None = None,
+    ):
+        self.cell_type = None
+        if isinstance(cell, type):
+            takes = inspect.signature(cell.__init__).parameters
+            if not issubclass(cell, nnx.Module) or not {"in_features", "hidden_features"} <= set(takes):
+                raise TypeError(f"RNN: {cell.__name__} is not an nnx RNN cell class such as nnx.GRUCell.")
+            self.cell_type, self.features = cell, positive_int(features, "RNN", "features")
+            self.cell = nnx.data(None)  # made in _build, for the width the torso receives
+            self.reinitialize, self.hoist_inputs = False, hoist_inputs
+            return
+        if features is not None:
+            raise TypeError("RNN: features= goes with a cell class (RNN(nnx.GRUCell, features=64)), not a built cell.")
         missing = [a for a in ("in_features", "hidden_features", "initialize_carry") if not hasattr(cell, a)]
         if not isinstance(cell, nnx.Module) or missing:
             raise TypeError(
@@ -110,9 +129,13 @@ class RNN(SequenceModel):
         self.hoist_inputs = hoist_inputs
 
     def describe(self) -> str:
-        return f"RNN({type(self.cell).__name__})"
+        return f"RNN({(self.cell_type or type(self.cell)).__name__})"
 
     def _build(self, context: BuildContext, input_shape):
+        if self.cell_type is not None:
+            if len(input_shape) != 1:
+                raise BuildError(f"{self.describe()}: needs vector features, got features of shape {input_shape}.")
+            self.cell = nnx.data(self.cell_type(input_shape[0], self.features, rngs=context.rngs))
         if input_shape != (self.cell.in_features,):
             raise BuildError(
                 f"{self.describe()}: the cell takes {self.cell.in_features} input features, "
