@@ -32,7 +32,37 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--updates", type=_positive_int, default=400, help="gradient updates per network (default 400)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("--output", type=Path, default=Path("results/demo"), help="folder for results.json (default results/demo)")
+    validate = commands.add_parser(
+        "validate",
+        help="check experiment files against the schema and build them (no training)",
+        description="Check each experiment file against workflow/schemas/experiment.schema.yaml and build its "
+        "environment, networks, optimizer and algorithm, without training or writing anything. Lists every "
+        "problem with its file, field and reason; exits non-zero if any file has one.",
+    )
+    validate.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="experiment files (YAML)")
     return parser
+
+
+def validate_files(paths: list[Path]) -> int:
+    """Print one line per good file and every problem of the bad ones; 1 if any is bad."""
+    from rich.console import Console
+
+    from memorax.experiment import ExperimentError, build_experiment
+
+    console, errors = Console(highlight=False), Console(stderr=True, highlight=False)
+    bad = 0
+    for path in paths:
+        try:
+            build_experiment(path)
+        except ExperimentError as error:
+            bad += 1
+            for problem in error.problems:
+                errors.print(f"[red]error[/red] {problem.describe(path)}", soft_wrap=True)
+            continue
+        console.print(f"[green]ok[/green] {path}", soft_wrap=True)
+    if bad:
+        errors.print(f"{bad} of {len(paths)} experiment file(s) have problems", soft_wrap=True)
+    return 1 if bad else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         from memorax.demo import RecallConfig, run
 
         run(RecallConfig(num_updates=args.updates, seed=args.seed), args.output)
+    elif args.command == "validate":
+        return validate_files(args.paths)
     return 0
 
 
