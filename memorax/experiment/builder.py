@@ -74,7 +74,8 @@ def _with_signature_defaults(factory, arguments: dict) -> dict:
     return resolved
 
 
-LIBRARY_MESSAGE = re.compile(r"^[\w.()\[\]]+: (\w+):? (.+?)\.?$", re.S)
+# "Owner: field reason." or "field reason.": the library's messages name the argument.
+LIBRARY_MESSAGE = re.compile(r"^(?:[\w.()\[\]=, ]+: )?(\w+):? (.+?)\.?$", re.S)
 
 
 def _construct(factory, kind: str, name: str, arguments: dict, field: str, leading=()):
@@ -160,10 +161,15 @@ def _config(section: dict):
     try:
         return config_class(**section["config"])
     except ConfigError as error:
-        match = re.match(r"^\w+\.(\w+): (.+?)\.?$", str(error))
-        if match:
-            raise _Problems(Problem(f"algorithm.config.{match.group(1)}", match.group(2))) from None
-        raise _Problems(Problem("algorithm.config", str(error))) from None
+        raise _Problems(_config_problem(error)) from None
+
+
+def _config_problem(error: ConfigError) -> Problem:
+    """"PPOConfig.num_envs: must be positive (got -1)." -> algorithm.config.num_envs."""
+    match = re.match(r"^\w+\.(\w+): (.+?)\.?$", str(error), re.S)
+    if match:
+        return Problem(f"algorithm.config.{match.group(1)}", match.group(2))
+    return Problem("algorithm.config", str(error))
 
 
 def _action_dim(env, env_params) -> tuple[int, bool]:
@@ -229,6 +235,14 @@ def _networks(experiment: dict, env, env_params):
     return networks, heads
 
 
+def _network_field(message: str, experiment: dict, heads: dict) -> str:
+    """The head a build error names, if the file chose that head; else the network."""
+    for role, spec in heads.items():
+        if experiment["network"]["heads"].get(role) and message.startswith(f"{spec['type']}("):
+            return f"network.heads.{role}"
+    return "network"
+
+
 def _optimizer(section: dict):
     learning_rate = section["learning_rate"]
     if isinstance(learning_rate, dict):
@@ -291,9 +305,9 @@ def build_experiment(path: Path | str, experiment: dict | None = None) -> Experi
         try:
             agent = algorithm_class(config, env, env_params, *networks, *optimizers)
         except BuildError as error:
-            raise _Problems(Problem("network", str(error))) from None
+            raise _Problems(Problem(_network_field(str(error), experiment, heads), str(error))) from None
         except ConfigError as error:
-            raise _Problems(Problem("algorithm.config", str(error))) from None
+            raise _Problems(_config_problem(error)) from None
         except (ValueError, TypeError) as error:
             raise _Problems(Problem("algorithm", str(error))) from None
     except _Problems as found:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 from pathlib import Path
 
 import jsonschema
@@ -15,6 +16,33 @@ import yaml
 
 from memorax.experiment.errors import ExperimentError, Problem, dotted
 from memorax.experiment.schema import experiment_schema, with_defaults
+
+
+class _ExperimentLoader(yaml.SafeLoader):
+    """YAML as people write experiment files: `1e-3` is a number (PyYAML's YAML 1.1
+    reads it as a string), and a key given twice is an error, not a silent overwrite."""
+
+
+_ExperimentLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _mapping_without_repeats(loader, node):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the key {key!r} is given twice", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=True)
+
+
+_ExperimentLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_repeats)
 
 
 @functools.cache
@@ -26,7 +54,9 @@ def _validator():
 def closest(name, choices) -> str:
     """"; closest: a, b" (ignoring case), or the valid choices when none is close."""
     by_lower = {str(choice).lower(): str(choice) for choice in choices}
-    matches = difflib.get_close_matches(str(name).lower(), by_lower, n=3, cutoff=0.6)
+    lower = str(name).lower()
+    prefixed = [choice for choice in by_lower if lower and (choice.startswith(lower) or lower.startswith(choice))]
+    matches = list(dict.fromkeys(prefixed + difflib.get_close_matches(lower, by_lower, n=3, cutoff=0.6)))[:3]
     if matches:
         return f"; closest: {', '.join(by_lower[m] for m in matches)}"
     return f"; valid: {', '.join(map(str, choices))}"
@@ -111,7 +141,7 @@ def parse(path: Path) -> dict:
     except OSError as error:
         raise ExperimentError(path, [Problem("", f"cannot read the file ({error.strerror})")]) from None
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_ExperimentLoader)  # a SafeLoader
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
