@@ -84,7 +84,10 @@ class Algorithm:
         last iteration's, batch-first; `transitions.info["metrics"]` holds the losses,
         diagnostics and episode statistics averaged over the whole call, and
         `nonfinite`: whether a learning metric or a learned parameter was NaN or
-        infinite after any iteration of the call (training diverged: stop)."""
+        infinite after any iteration of the call (training diverged: stop).
+        `transitions.info["iteration_metrics"]` holds the same metrics for each
+        iteration alone (a leading axis of iterations; `env_steps` after each), for
+        learning curves finer than a call."""
         require_key(type(self).__name__, "train", key)
         iterations = iterations_for(
             type(self).__name__, num_steps, self.steps_per_iteration
@@ -151,7 +154,14 @@ class Algorithm:
                 all_finite(metrics), all_finite(self._learned_parameters(state))
             )
             nonfinite = jnp.logical_or(nonfinite, jnp.logical_not(finite))
-            return (state, transitions, tally.add(transitions), metric_sums, nonfinite), None
+            # The same metrics for this iteration alone: learning curves finer than a call.
+            iteration_metrics = {
+                **self._call_metrics(metrics),
+                **EpisodeTally.empty().add(transitions).summary(),
+                "env_steps": state.step,
+                "nonfinite": jnp.logical_not(finite),
+            }
+            return (state, transitions, tally.add(transitions), metric_sums, nonfinite), iteration_metrics
 
         initial = (
             state,
@@ -160,7 +170,7 @@ class Algorithm:
             zeros(metric_shapes),
             jnp.bool_(False),
         )
-        (state, transitions, tally, metric_sums, nonfinite), _ = jax.lax.scan(
+        (state, transitions, tally, metric_sums, nonfinite), iteration_metrics = jax.lax.scan(
             one_iteration, initial, keys[:iterations]
         )
         metrics = jax.tree.map(lambda total: total / max(iterations, 1), metric_sums)
@@ -173,7 +183,9 @@ class Algorithm:
         return (
             key,
             state,
-            transitions.replace(info={**transitions.info, "metrics": metrics}),
+            transitions.replace(
+                info={**transitions.info, "metrics": metrics, "iteration_metrics": iteration_metrics}
+            ),
         )
 
     def _warmup_impl(self, key, state, steps: int):

@@ -95,7 +95,9 @@ class EnvironmentLoop:
 
         Returns the next loop state and the step's transition (batch (num_envs,), no
         time axis). `info` holds `episode_return` / `episode_length` of an episode
-        that finished at this step (0 elsewhere) and `returned_episode`.
+        that finished at this step (0 elsewhere), `returned_episode`, and
+        `environment_reward`: the reward as the environment paid it (before a
+        NormalizeReward wrapper, whose scaled reward is `transition.reward`).
         """
         keys = jax.random.split(key, loop.observation.shape[0])
         observation, env_state, reward, terminated, truncated, info = jax.vmap(
@@ -103,7 +105,9 @@ class EnvironmentLoop:
         )(keys, loop.env_state, self.clip_to_space(action), self.env_params)
         reward = reward.astype(jnp.float32)
         done = jnp.logical_or(terminated, truncated)
-        episode_return = loop.episode_return + reward
+        # Episode returns are the environment's own, also under NormalizeReward.
+        environment_reward = info.get("unnormalized_reward", reward).astype(jnp.float32)
+        episode_return = loop.episode_return + environment_reward
         episode_length = loop.episode_length + 1
         final_observation = info.get("final_observation", observation)
         transition = Transition(
@@ -115,6 +119,7 @@ class EnvironmentLoop:
                 "episode_return": jnp.where(done, episode_return, 0.0),
                 "episode_length": jnp.where(done, episode_length, 0),
                 "returned_episode": done,
+                "environment_reward": environment_reward,
             },
             terminated=terminated,
             truncated=truncated,

@@ -41,7 +41,7 @@ def run_episodes(environment: EnvironmentLoop, key, num_episodes: int, carry, ac
         action, carry = act(loop)
         loop, transition = environment.step(step_key, loop, action, carry)
         playing = jnp.logical_not(finished)
-        returns = returns + jnp.where(playing, transition.reward, 0.0)
+        returns = returns + jnp.where(playing, transition.info["environment_reward"], 0.0)
         lengths = lengths + playing.astype(jnp.int32)
         finished = jnp.logical_or(finished, transition.done)
         return key, loop, finished, returns, lengths, t + 1

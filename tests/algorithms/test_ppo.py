@@ -347,3 +347,38 @@ def test_transitions_done_is_terminated_or_truncated():
     np.testing.assert_array_equal(
         transitions.done, jnp.logical_or(transitions.terminated, transitions.truncated)
     )
+
+
+def test_iteration_metrics_and_returns_under_normalize_reward():
+    """Per-iteration metrics come with the call's; logged and evaluated returns are the
+    environment's own (CartPole pays 1 a step: return == length), not the scaled
+    reward NormalizeReward trains on."""
+    from memorax.environments.wrappers import NormalizeReward
+
+    env, env_params = make("CartPole-v1")
+    head = Categorical(action_dim=2)
+    agent = PPO(
+        PPOConfig(**TINY),
+        NormalizeReward(env),
+        env_params,
+        mlp_network(head),
+        mlp_network(VNetwork()),
+        optax.adam(1e-3),
+        optax.adam(1e-3),
+    )
+    key, state = agent.init(jax.random.key(0))
+    key, state, transitions = agent.train(key, state, num_steps=32 * 12)
+    per_iteration = transitions.info["iteration_metrics"]
+    assert per_iteration["policy_loss"].shape == (12,)
+    np.testing.assert_array_equal(per_iteration["env_steps"], 32 * np.arange(1, 13))
+    metrics = transitions.info["metrics"]
+    np.testing.assert_allclose(np.nanmean(per_iteration["policy_loss"]), metrics["policy_loss"], rtol=1e-5)
+    assert int(metrics["episodes"]) > 0
+    np.testing.assert_allclose(metrics["episode_return"], metrics["episode_length"], rtol=1e-6)
+    finished = per_iteration["episodes"] > 0
+    np.testing.assert_allclose(
+        per_iteration["episode_return"][finished], per_iteration["episode_length"][finished], rtol=1e-6
+    )
+    assert not np.allclose(transitions.reward, 1.0)  # the scaled reward is what it trains on
+    _, evaluation = agent.evaluate(key, state, num_episodes=3)
+    np.testing.assert_allclose(evaluation["episode_returns"], evaluation["episode_lengths"])

@@ -164,4 +164,7 @@ class NormalizeReward(Wrapper):
         state = NormalizeRewardState(
             env_state, jnp.where(done, 0.0, discounted_return), statistics
         )
+        # What the environment paid, for episode returns that mean what the task
+        # means (an inner NormalizeReward's entry is the environment's: kept).
+        info = {"unnormalized_reward": reward, **info}
         return observation, state, scaled_reward, terminated, truncated, info
