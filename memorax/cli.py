@@ -40,7 +40,57 @@ def build_parser() -> argparse.ArgumentParser:
         "problem with its file, field and reason; exits non-zero if any file has one.",
     )
     validate.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="experiment files (YAML)")
+
+    train = commands.add_parser(
+        "train",
+        help="train every seed of an experiment (resuming from its checkpoints)",
+        description="Train all seeds of one experiment file together (vmapped), evaluating, checkpointing and "
+        "tracking in MLflow as the file says. Results go to RESULTS/<suite>/<name>/; a run that finds "
+        "checkpoints there resumes from the latest.",
+    )
+    train.add_argument("path", type=Path, metavar="PATH", help="the experiment file (YAML)")
+    train.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results)")
+    train.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite RESULTS/mlflow.db)",
+    )
+    train.add_argument(
+        "--seeds", type=_seed_list, default=None, help="comma-separated seeds replacing the file's (e.g. 0,1,2)"
+    )
+    train.add_argument("--no-progress", action="store_true", help="no progress bar (logs, batch jobs)")
     return parser
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct seeds >= 0, got {text!r}")
+    return seeds
+
+
+def train_file(args) -> int:
+    from rich.console import Console
+
+    from memorax.experiment import ExperimentError
+    from memorax.experiment.run import TrainingDiverged, train
+
+    errors = Console(stderr=True, highlight=False)
+    try:
+        run, result = train(args.path, args.results, args.tracking_uri, args.seeds, progress=not args.no_progress)
+    except ExperimentError as error:
+        for problem in error.problems:
+            errors.print(f"[red]error[/red] {problem.describe(args.path)}", soft_wrap=True)
+        return 2
+    except TrainingDiverged as error:
+        errors.print(f"[red]diverged[/red] {error}", soft_wrap=True)
+        return 3
+    returns = ", ".join(f"seed {s}: {r:.3g}" for s, r in zip(result.get("seeds", []), result.get("mean_return", [])))
+    Console(highlight=False).print(f"trained {args.path} -> {run.paths.folder} ({returns})", soft_wrap=True)
+    return 0
 
 
 def validate_files(paths: list[Path]) -> int:
@@ -73,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         run(RecallConfig(num_updates=args.updates, seed=args.seed), args.output)
     elif args.command == "validate":
         return validate_files(args.paths)
+    elif args.command == "train":
+        return train_file(args)
     return 0
 
 

@@ -1,0 +1,300 @@
+"""The run loop: an experiment file becomes trained, evaluated, checkpointed and
+tracked runs, one per seed, all seeds vmapped in one process.
+
+Compile once, then per chunk of whole iterations: train, log the per-iteration metrics
+the compiled program returned, evaluate on schedule, checkpoint, update the progress
+bar. A run that finds checkpoints resumes from the latest: the same loop, from a
+restored state. Chunk boundaries depend only on the experiment, and evaluation draws
+from its own keys, so a resumed run computes exactly what an uninterrupted one does.
+
+Results live in `<results>/<suite>/<name>/`: `experiment.yaml` (resolved),
+`checkpoints/`, `run.json` (the MLflow runs), `evaluations.json`; the embedded MLflow
+store is `<results>/mlflow.db` with artifacts under `<results>/mlflow-artifacts/`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import yaml
+
+from memorax.checkpoints import Checkpoints
+from memorax.experiment.builder import Experiment, build_experiment
+from memorax.experiment.errors import Problem
+from memorax.experiment.spec import read_experiment
+from memorax.tracking import Tracker, provenance, sqlite_uri
+
+# Metrics of a training iteration that are not curves.
+NOT_LOGGED = {"nonfinite", "env_steps"}
+
+
+class TrainingDiverged(RuntimeError):
+    """A seed's loss or parameters became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    results: Path
+    suite: str
+    name: str
+
+    @classmethod
+    def of(cls, experiment_path: Path, results: Path) -> RunPaths:
+        return cls(Path(results).resolve(), Path(experiment_path).resolve().parent.name, Path(experiment_path).stem)
+
+    @property
+    def folder(self) -> Path:
+        return self.results / self.suite / self.name
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.folder / "checkpoints"
+
+    @property
+    def run_state(self) -> Path:
+        return self.folder / "run.json"
+
+    @property
+    def evaluations(self) -> Path:
+        return self.folder / "evaluations.json"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Iterations per chunk and when to evaluate and checkpoint, in iterations."""
+
+    steps_per_iteration: int
+    total_iterations: int
+    chunk: int
+    evaluate_every: int | None
+    checkpoint_every: int
+
+    @classmethod
+    def of(cls, resolved: dict, steps_per_iteration: int) -> Schedule:
+        to_iterations = lambda steps: None if steps is None else max(1, math.ceil(steps / steps_per_iteration))
+        total = to_iterations(resolved["total_steps"])
+        evaluate_every = to_iterations(resolved["evaluation"]["interval"])
+        checkpoint_every = to_iterations(resolved["checkpoints"]["interval"]) or evaluate_every
+        checkpoint_every = checkpoint_every or max(1, math.ceil(total / 10))
+        chunk = min(i for i in (evaluate_every, checkpoint_every, total) if i is not None)
+        return cls(steps_per_iteration, total, chunk, evaluate_every, checkpoint_every)
+
+    def chunk_ends(self, start: int) -> list[int]:
+        """The iteration counts after each chunk, from `start` on."""
+        ends = list(range(self.chunk, self.total_iterations, self.chunk)) + [self.total_iterations]
+        return [end for end in ends if end > start]
+
+    def due(self, every: int | None, before: int, after: int) -> bool:
+        """Whether a multiple of `every` lies in (before, after], or the run ends."""
+        if after == self.total_iterations:
+            return True
+        return every is not None and after // every > before // every
+
+
+def _seed_keys(seeds: list[int]):
+    return jnp.stack([jax.random.key(seed) for seed in seeds])
+
+
+def _shard_over_devices(tree, num_seeds: int):
+    """Seeds spread over the local devices when they divide evenly (GPUs, TPU cores,
+    or forced host devices); otherwise left where JAX puts them."""
+    devices = jax.local_devices()
+    if len(devices) < 2 or num_seeds % len(devices):
+        return tree
+    mesh = jax.sharding.Mesh(np.array(devices), ("seeds",))
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seeds"))
+    return jax.device_put(tree, sharding)
+
+
+def _rows(iteration_metrics: dict, seed_index: int) -> list[tuple[int, dict]]:
+    """(env step, {name: value}) per iteration for one seed, finite values only."""
+    host = {k: np.asarray(v[seed_index]) for k, v in iteration_metrics.items()}
+    steps = host["env_steps"]
+    rows = []
+    for i, step in enumerate(steps):
+        values = {k: float(v[i]) for k, v in host.items() if k not in NOT_LOGGED and np.isfinite(v[i])}
+        rows.append((int(step), values))
+    return rows
+
+
+class Run:
+    """One experiment's training run (all seeds), resumable."""
+
+    def __init__(self, experiment: Experiment, results: Path, tracking_uri: str | None = None, progress: bool = True):
+        self.experiment = experiment
+        self.paths = RunPaths.of(experiment.path, results)
+        self.resolved = experiment.resolved
+        self.agent = experiment.agent
+        self.seeds = experiment.seeds
+        self.schedule = Schedule.of(self.resolved, self.agent.steps_per_iteration)
+        self.tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or sqlite_uri(
+            self.paths.results / "mlflow.db"
+        )
+        self.progress = progress
+        episodes = self.resolved["evaluation"]["episodes"]
+        chunk_steps = self.schedule.chunk * self.schedule.steps_per_iteration
+        self._init = jax.jit(jax.vmap(self.agent.init))
+        self._train = {}  # iterations -> compiled vmapped train (the last chunk may be shorter)
+        self._chunk_steps = chunk_steps
+        self._evaluate = jax.jit(jax.vmap(lambda k, s: self.agent.evaluate(k, s, num_episodes=episodes)[1]))
+
+    def _train_for(self, iterations: int):
+        if iterations not in self._train:
+            steps = iterations * self.schedule.steps_per_iteration
+            self._train[iterations] = jax.jit(jax.vmap(lambda k, s: self.agent.train(k, s, num_steps=steps)))
+        return self._train[iterations]
+
+    def _tracker(self) -> Tracker:
+        name = self.resolved["tracking"]["experiment"] or f"{self.paths.suite}/{self.paths.name}"
+        run_ids = None
+        if self.paths.run_state.exists():
+            saved = json.loads(self.paths.run_state.read_text())
+            if saved.get("tracking_uri") == self.tracking_uri and saved.get("experiment") == name:
+                run_ids = saved["run_ids"]
+        tracker = Tracker(
+            self.tracking_uri, name, self.paths.name, self.seeds, self.paths.results / "mlflow-artifacts", run_ids
+        )
+        self.paths.run_state.write_text(
+            json.dumps({"tracking_uri": self.tracking_uri, "experiment": name, "run_ids": tracker.run_ids}, indent=2)
+        )
+        return tracker
+
+    def execute(self) -> dict:
+        """Train to the budget (resuming if checkpoints exist); the final evaluation."""
+        self.paths.folder.mkdir(parents=True, exist_ok=True)
+        (self.paths.folder / "experiment.yaml").write_text(yaml.safe_dump(self.resolved, sort_keys=False))
+        checkpoints = Checkpoints(
+            self.paths.checkpoints,
+            self.resolved,
+            keep=self.resolved["checkpoints"]["keep"],
+            keep_best=self.resolved["checkpoints"]["keep_best"],
+        )
+        tracker = self._tracker()
+        tracker.log_start(self.resolved, {**provenance(self.experiment.path), **self.resolved["tracking"]["tags"]})
+        try:
+            result = self._loop(checkpoints, tracker)
+        except BaseException as error:
+            tracker.finish("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+            checkpoints.close()
+            raise
+        checkpoints.close()
+        tracker.log_artifact(self.paths.folder / "experiment.yaml")
+        tracker.finish()
+        return result
+
+    def _start(self, checkpoints: Checkpoints):
+        """(iteration, keys, states, evaluations): fresh, or from the latest checkpoint."""
+        keys, states = self._init(_seed_keys(self.seeds))
+        step = checkpoints.latest_step()
+        if step is None:
+            return 0, keys, states, []
+        (keys, states), metadata = checkpoints.restore(step, jax.eval_shape(lambda: (keys, states)))
+        return metadata["iteration"], keys, states, metadata["evaluations"]
+
+    def _loop(self, checkpoints: Checkpoints, tracker: Tracker) -> dict:
+        iteration, keys, states, evaluations = self._start(checkpoints)
+        keys, states = _shard_over_devices((keys, states), len(self.seeds))
+        evaluation_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(_seed_keys(self.seeds))
+        spi = self.schedule.steps_per_iteration
+        with _progress(self.progress, self.paths.name, self.schedule.total_iterations * spi, iteration * spi) as bar:
+            for end in self.schedule.chunk_ends(iteration):
+                started = time.perf_counter()
+                keys, states, transitions = self._train_for(end - iteration)(keys, states)
+                per_iteration = transitions.info["iteration_metrics"]
+                self._stop_if_diverged(per_iteration, iteration, checkpoints)
+                for index in range(len(self.seeds)):
+                    tracker.log_metrics(index, _rows(per_iteration, index))
+                evaluation_return = None
+                if self.schedule.due(self.schedule.evaluate_every, iteration, end):
+                    evaluation = self._evaluation(evaluation_keys, states, end * spi)
+                    evaluations.append(evaluation)
+                    evaluation_return = float(np.mean(evaluation["mean_return"]))
+                    for index in range(len(self.seeds)):
+                        tracker.log_metrics(
+                            index, [(end * spi, {"evaluation/mean_return": evaluation["mean_return"][index]})]
+                        )
+                    self.paths.evaluations.write_text(json.dumps(evaluations, indent=1))
+                if self.schedule.due(self.schedule.checkpoint_every, iteration, end):
+                    metadata = {"iteration": end, "env_step": end * spi, "evaluations": evaluations}
+                    checkpoints.save(end * spi, (keys, states), metadata, evaluation_return)
+                recent = np.nanmean(np.asarray(per_iteration["episode_return"]))
+                bar.advance((end - iteration) * spi, time.perf_counter() - started, recent)
+                iteration = end
+        self.final_state = (keys, states)
+        return evaluations[-1] if evaluations else {}
+
+    def _evaluation(self, evaluation_keys, states, env_step: int) -> dict:
+        keys = jax.vmap(lambda k: jax.random.fold_in(k, env_step))(evaluation_keys)
+        metrics = self._evaluate(keys, states)
+        return {
+            "env_step": env_step,
+            "seeds": self.seeds,
+            "mean_return": [float(x) for x in np.asarray(metrics["mean_return"])],
+            "episode_returns": np.asarray(metrics["episode_returns"]).tolist(),
+        }
+
+    def _stop_if_diverged(self, per_iteration: dict, iteration: int, checkpoints: Checkpoints) -> None:
+        flags = np.asarray(per_iteration["nonfinite"])  # (seeds, iterations)
+        if not flags.any():
+            return
+        seed_index, first = map(int, np.argwhere(flags)[np.argmin(np.argwhere(flags)[:, 1])])
+        step = int(np.asarray(per_iteration["env_steps"])[seed_index, first])
+        raise TrainingDiverged(
+            f"{self.experiment.path}: seed {self.seeds[seed_index]} diverged (non-finite loss or parameters) "
+            f"at env step {step}; the last good checkpoint is step {checkpoints.latest_step()}."
+        )
+
+
+class _progress:
+    """A rich progress bar over env steps (steps/s, recent return, time left), or nothing."""
+
+    def __init__(self, enabled: bool, name: str, total: int, done: int):
+        self.enabled, self.name, self.total, self.done = enabled, name, total, done
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
+                TextColumn("{task.fields[speed]} steps/s"),
+                TextColumn("return {task.fields[recent]}"),
+                TimeRemainingColumn(),
+            )
+            self.bar.__enter__()
+            self.task = self.bar.add_task(self.name, total=self.total, completed=self.done, speed="-", recent="-")
+        return self
+
+    def advance(self, steps: int, seconds: float, recent: float) -> None:
+        if self.enabled:
+            speed = f"{steps / max(seconds, 1e-9):,.0f}"
+            self.bar.update(self.task, advance=steps, speed=speed, recent=f"{recent:.3g}")
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.bar.__exit__(*exc)
+        return False
+
+
+def train(path: Path | str, results: Path | str = "results", tracking_uri: str | None = None, seeds=None, progress=True):
+    """`memorax train`: build (every problem named before anything is written), then run."""
+    path = Path(path)
+    document = read_experiment(path)
+    if seeds is not None:
+        document = {**document, "seeds": list(seeds)}
+    experiment = build_experiment(path, document)
+    run = Run(experiment, Path(results), tracking_uri, progress)
+    return run, run.execute()
+
+
+__all__ = ["Problem", "Run", "RunPaths", "Schedule", "TrainingDiverged", "train"]
