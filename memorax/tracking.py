@@ -155,7 +155,8 @@ class Tracker:
                 for seed in seeds
             ]
         self.seeds = list(seeds)
-        self.last_logged_step = {run_id: self._last_step(run_id) for run_id in self.children}
+        # run id -> metric -> the last step logged (continued runs read it back)
+        self.last_logged = {run_id: self._last_steps(run_id) for run_id in [self.parent, *self.children]}
 
     def _experiment_id(self, uri: str, name: str, artifact_root) -> str:
         path = sqlite_path(uri)
@@ -176,13 +177,13 @@ class Tracker:
     def _run(self, name: str, tags: dict) -> str:
         return _retrying(self.client.create_run, self.experiment_id, run_name=name, tags=tags).info.run_id
 
-    def _last_step(self, run_id: str) -> int:
-        """The largest step of any metric this run logged (-1 for none)."""
+    def _last_steps(self, run_id: str) -> dict[str, int]:
+        """The largest step logged of each metric of this run."""
         run = self.client.get_run(run_id)
-        steps = [
-            entry.step for key in run.data.metrics for entry in self.client.get_metric_history(run_id, key)
-        ]
-        return max(steps, default=-1)
+        return {
+            key: max(entry.step for entry in self.client.get_metric_history(run_id, key))
+            for key in run.data.metrics
+        }
 
     @property
     def run_ids(self) -> dict:
@@ -212,23 +213,29 @@ class Tracker:
             existing = self.client.get_run(run_id).data.params
             self._log(run_id, params=[p for p in params if p[0] not in existing], tags=sorted(tags.items()))
 
-    def log_metrics(self, seed_index: int, rows: Iterable[tuple[int, Mapping[str, float]]]) -> None:
-        """`rows` of (env step, {name: value}) for one seed; steps already logged
-        (before an interruption) are skipped, so no step appears twice."""
-        run_id = self.children[seed_index]
-        last = self.last_logged_step[run_id]
-        metrics = [(name, value, step) for step, values in rows if step > last for name, value in values.items()]
+    def _log_new(self, run_id: str, rows) -> None:
+        """Log the values of `rows` at steps after the last one logged of each metric,
+        so a continued run never logs a step of a metric twice."""
+        last = self.last_logged[run_id]
+        metrics = [
+            (name, value, step)
+            for step, values in rows
+            for name, value in values.items()
+            if step > last.get(name, -1)
+        ]
         if metrics:
             self._log(run_id, metrics=metrics)
-            self.last_logged_step[run_id] = max(step for _, _, step in metrics)
+            for name, _, step in metrics:
+                last[name] = max(step, last.get(name, -1))
+
+    def log_metrics(self, seed_index: int, rows: Iterable[tuple[int, Mapping[str, float]]]) -> None:
+        """`rows` of (env step, {name: value}) for one seed; steps a metric already has
+        (logged before an interruption) are skipped, so no step appears twice."""
+        self._log_new(self.children[seed_index], rows)
 
     def log_summary(self, rows: Iterable[tuple[int, Mapping[str, float]]]) -> None:
         """Metrics of the whole experiment (e.g. the mean over seeds) on the parent."""
-        last = self.last_logged_step.get(self.parent, self._last_step(self.parent))
-        metrics = [(name, value, step) for step, values in rows if step > last for name, value in values.items()]
-        if metrics:
-            self._log(self.parent, metrics=metrics)
-            self.last_logged_step[self.parent] = max(step for _, _, step in metrics)
+        self._log_new(self.parent, rows)
 
     def log_artifact(self, path: Path | str, seed_index: int | None = None, folder: str | None = None) -> None:
         run_id = self.parent if seed_index is None else self.children[seed_index]

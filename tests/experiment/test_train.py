@@ -1,0 +1,128 @@
+"""`memorax train` end to end on a tiny experiment: results layout, MLflow contents,
+checkpoints, a SIGKILLed run that resumes bit-identically, and divergence stopping."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import pytest
+from mlflow.tracking import MlflowClient
+
+from memorax.experiment import build_experiment
+from memorax.experiment.run import Run, TrainingDiverged, train
+from tests.algorithms.agents import assert_trees_equal
+
+TINY = """\
+environment: {id: CartPole-v1}
+algorithm: {name: PPO, config: {num_envs: 4, rollout_length: 16, num_epochs: 2, num_minibatches: 2}}
+network:
+  feature_extractor: {observation: {type: MLP, features: [16]}}
+  torso: {type: GRU, features: 16}
+total_steps: TOTAL
+seeds: 2
+evaluation: {interval: 256, episodes: 4}
+tracking: {tags: {purpose: test}}
+"""
+
+
+def experiment_file(tmp_path, total_steps: int) -> Path:
+    path = tmp_path / "suite" / "tiny.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(TINY.replace("TOTAL", str(total_steps)))
+    return path
+
+
+def curves(results: Path) -> dict:
+    """Every metric history of every seed run: {(seed, key): [(step, value), ...]}."""
+    client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("suite/tiny")
+    found = {}
+    for run in client.search_runs([experiment.experiment_id]):
+        if "seed" in run.data.tags:
+            for key in run.data.metrics:
+                found[(run.data.tags["seed"], key)] = [
+                    (m.step, m.value) for m in client.get_metric_history(run.info.run_id, key)
+                ]
+    return found
+
+
+@pytest.mark.slow
+def test_train_writes_results_runs_and_resumes_bit_identically_after_sigkill(tmp_path):
+    path = experiment_file(tmp_path, 8192)
+    reference_results = tmp_path / "reference"
+    run, final = train(path, reference_results, progress=False)
+    reference_state = run.final_state
+
+    folder = reference_results / "suite" / "tiny"
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoints", "evaluations.json", "experiment.yaml", "run.json"]
+    evaluations = json.loads((folder / "evaluations.json").read_text())
+    assert [e["env_step"] for e in evaluations] == list(range(256, 8193, 256))
+    assert final == evaluations[-1] and len(final["mean_return"]) == 2
+    reference_curves = curves(reference_results)
+    steps = [step for step, _ in reference_curves[("0", "policy_loss")]]
+    assert steps == list(range(64, 8193, 64))  # one point per iteration of 4 envs x 16 steps
+    assert [s for s, _ in reference_curves[("1", "evaluation/mean_return")]] == list(range(256, 8193, 256))
+    client = MlflowClient(f"sqlite:///{reference_results / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("suite/tiny").experiment_id])
+    assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in runs)
+    assert all(r.data.tags["purpose"] == "test" and r.data.tags["git.commit"] for r in runs)
+
+    # Killed at a random moment after its first checkpoint, then run again.
+    killed_results = tmp_path / "killed"
+    command = [sys.executable, "-m", "memorax.cli", "train", str(path), "--results", str(killed_results), "--no-progress"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = killed_results / "suite" / "tiny" / "checkpoints"
+    deadline = time.time() + 240
+    while not any(p.name.isdigit() for p in checkpoints.glob("*")) and time.time() < deadline:
+        assert process.poll() is None, "the run ended before its first checkpoint"
+        time.sleep(0.05)
+    time.sleep(random.uniform(0.0, 0.3))
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    steps_before = sorted(int(p.name) for p in checkpoints.glob("*") if p.name.isdigit())
+    assert steps_before and steps_before[-1] < 8192, steps_before
+    run, resumed_final = train(path, killed_results, progress=False)
+    assert_trees_equal(run.final_state, reference_state)
+    assert resumed_final == final
+    assert curves(killed_results) == reference_curves
+    client = MlflowClient(f"sqlite:///{killed_results / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("suite/tiny").experiment_id])
+    assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in runs)
+
+
+def test_divergence_stops_naming_seed_and_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    path = experiment_file(tmp_path, 512)
+    experiment = build_experiment(path)
+    run = Run(experiment, tmp_path / "results", progress=False)
+    poisoned = jax.numpy.nan
+    init = run._init
+
+    def init_with_nan_observations(keys):
+        keys, states = init(keys)
+        loop = states.loop.replace(observation=states.loop.observation.at[1].set(poisoned))
+        return keys, states.replace(loop=loop)
+
+    run._init = init_with_nan_observations
+    with pytest.raises(TrainingDiverged, match=r"tiny.yaml: seed 1 diverged .* at env step 64; the last good checkpoint is step None"):
+        run.execute()
+    assert not any((tmp_path / "results" / "suite" / "tiny" / "checkpoints").glob("[0-9]*"))
+    client = MlflowClient(f"sqlite:///{tmp_path / 'results' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("suite/tiny").experiment_id])
+    assert {r.info.status for r in runs} == {"FAILED"}
+
+
+def test_train_refuses_a_bad_file_before_writing_anything(tmp_path, capsys):
+    from memorax.cli import main
+
+    path = tmp_path / "suite" / "bad.yaml"
+    path.parent.mkdir()
+    path.write_text(TINY.replace("TOTAL", "0"))
+    assert main(["train", str(path), "--results", str(tmp_path / "results")]) == 2
+    assert f"{path}: total_steps: must be at least 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
