@@ -59,7 +59,47 @@ def build_parser() -> argparse.ArgumentParser:
         "--seeds", type=_seed_list, default=None, help="comma-separated seeds replacing the file's (e.g. 0,1,2)"
     )
     train.add_argument("--no-progress", action="store_true", help="no progress bar (logs, batch jobs)")
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="evaluate a checkpoint of an experiment (deterministic policy, fresh episodes)",
+        description="Restore a checkpoint from RESULTS/<suite>/<name>/checkpoints with the experiment file alone and "
+        "run every seed's deterministic policy for N fresh episodes; writes a JSON of the per-seed returns.",
+    )
+    evaluate.add_argument("path", type=Path, metavar="PATH", help="the experiment file (YAML)")
+    evaluate.add_argument("--checkpoint", default="latest", help="latest (default), best, or an env step")
+    evaluate.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results)")
+    evaluate.add_argument("--episodes", type=_positive_int, default=None, help="episodes per seed (default: the file's)")
+    evaluate.add_argument(
+        "--output", type=Path, default=None, help="JSON file (default RESULTS/<suite>/<name>/evaluation.json)"
+    )
     return parser
+
+
+def evaluate_file(args) -> int:
+    import json
+
+    from rich.console import Console
+
+    from memorax.experiment import ExperimentError
+    from memorax.experiment.run import RunPaths, evaluate_checkpoint
+
+    errors = Console(stderr=True, highlight=False)
+    try:
+        result = evaluate_checkpoint(args.path, args.results, args.checkpoint, args.episodes)
+    except ExperimentError as error:
+        for problem in error.problems:
+            errors.print(f"[red]error[/red] {problem.describe(args.path)}", soft_wrap=True)
+        return 2
+    except (FileNotFoundError, ValueError) as error:
+        errors.print(f"[red]error[/red] {error}", soft_wrap=True)
+        return 2
+    output = args.output or RunPaths.of(args.path, args.results).folder / "evaluation.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=1))
+    returns = ", ".join(f"seed {s}: {r:.3g}" for s, r in zip(result["seeds"], result["mean_return"]))
+    Console(highlight=False).print(f"evaluated step {result['checkpoint']} -> {output} ({returns})", soft_wrap=True)
+    return 0
 
 
 def _seed_list(text: str) -> list[int]:
@@ -125,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         return validate_files(args.paths)
     elif args.command == "train":
         return train_file(args)
+    elif args.command == "evaluate":
+        return evaluate_file(args)
     return 0
 
 

@@ -28,7 +28,6 @@ import yaml
 
 from memorax.checkpoints import Checkpoints
 from memorax.experiment.builder import Experiment, build_experiment
-from memorax.experiment.errors import Problem
 from memorax.experiment.spec import read_experiment
 from memorax.tracking import Tracker, provenance, sqlite_uri
 
@@ -114,15 +113,30 @@ def _shard_over_devices(tree, num_seeds: int):
     return jax.device_put(tree, sharding)
 
 
-def _rows(iteration_metrics: dict, seed_index: int) -> list[tuple[int, dict]]:
+def evaluation_keys(seeds: list[int], env_step: int):
+    """Each seed's evaluation key at `env_step`: its own stream, apart from training's,
+    so evaluating (or not) never changes what training computes, and `memorax
+    evaluate` on a checkpoint draws the same episodes as the run did."""
+    return jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 1), env_step))(_seed_keys(seeds))
+
+
+def evaluate_states(evaluate, seeds: list[int], states, env_step: int) -> dict:
+    """The deterministic policy of every seed on fresh episodes, as a JSON-able dict."""
+    metrics = evaluate(evaluation_keys(seeds, env_step), states)
+    return {
+        "env_step": env_step,
+        "seeds": list(seeds),
+        "mean_return": [float(x) for x in np.asarray(metrics["mean_return"])],
+        "episode_returns": np.asarray(metrics["episode_returns"]).tolist(),
+    }
+
+
+def _rows(iteration_metrics: dict, seed_index: int, steps: list[int]) -> list[tuple[int, dict]]:
     """(env step, {name: value}) per iteration for one seed, finite values only."""
-    host = {k: np.asarray(v[seed_index]) for k, v in iteration_metrics.items()}
-    steps = host["env_steps"]
-    rows = []
-    for i, step in enumerate(steps):
-        values = {k: float(v[i]) for k, v in host.items() if k not in NOT_LOGGED and np.isfinite(v[i])}
-        rows.append((int(step), values))
-    return rows
+    host = {k: np.asarray(v[seed_index]) for k, v in iteration_metrics.items() if k not in NOT_LOGGED}
+    return [
+        (step, {k: float(v[i]) for k, v in host.items() if np.isfinite(v[i])}) for i, step in enumerate(steps)
+    ]
 
 
 class Run:
@@ -140,10 +154,8 @@ class Run:
         )
         self.progress = progress
         episodes = self.resolved["evaluation"]["episodes"]
-        chunk_steps = self.schedule.chunk * self.schedule.steps_per_iteration
         self._init = jax.jit(jax.vmap(self.agent.init))
         self._train = {}  # iterations -> compiled vmapped train (the last chunk may be shorter)
-        self._chunk_steps = chunk_steps
         self._evaluate = jax.jit(jax.vmap(lambda k, s: self.agent.evaluate(k, s, num_episodes=episodes)[1]))
 
     def _train_for(self, iterations: int):
@@ -202,19 +214,20 @@ class Run:
     def _loop(self, checkpoints: Checkpoints, tracker: Tracker) -> dict:
         iteration, keys, states, evaluations = self._start(checkpoints)
         keys, states = _shard_over_devices((keys, states), len(self.seeds))
-        evaluation_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(_seed_keys(self.seeds))
         spi = self.schedule.steps_per_iteration
         with _progress(self.progress, self.paths.name, self.schedule.total_iterations * spi, iteration * spi) as bar:
             for end in self.schedule.chunk_ends(iteration):
                 started = time.perf_counter()
                 keys, states, transitions = self._train_for(end - iteration)(keys, states)
                 per_iteration = transitions.info["iteration_metrics"]
-                self._stop_if_diverged(per_iteration, iteration, checkpoints)
+                # Env steps counted on the host: a Python int never overflows.
+                steps = [(i + 1) * spi for i in range(iteration, end)]
+                self._stop_if_diverged(per_iteration, steps, checkpoints)
                 for index in range(len(self.seeds)):
-                    tracker.log_metrics(index, _rows(per_iteration, index))
+                    tracker.log_metrics(index, _rows(per_iteration, index, steps))
                 evaluation_return = None
                 if self.schedule.due(self.schedule.evaluate_every, iteration, end):
-                    evaluation = self._evaluation(evaluation_keys, states, end * spi)
+                    evaluation = evaluate_states(self._evaluate, self.seeds, states, end * spi)
                     evaluations.append(evaluation)
                     evaluation_return = float(np.mean(evaluation["mean_return"]))
                     for index in range(len(self.seeds)):
@@ -225,28 +238,20 @@ class Run:
                 if self.schedule.due(self.schedule.checkpoint_every, iteration, end):
                     metadata = {"iteration": end, "env_step": end * spi, "evaluations": evaluations}
                     checkpoints.save(end * spi, (keys, states), metadata, evaluation_return)
-                recent = np.nanmean(np.asarray(per_iteration["episode_return"]))
+                returns = np.asarray(per_iteration["episode_return"])
+                recent = float(returns[np.isfinite(returns)].mean()) if np.isfinite(returns).any() else float("nan")
                 bar.advance((end - iteration) * spi, time.perf_counter() - started, recent)
                 iteration = end
         self.final_state = (keys, states)
         return evaluations[-1] if evaluations else {}
 
-    def _evaluation(self, evaluation_keys, states, env_step: int) -> dict:
-        keys = jax.vmap(lambda k: jax.random.fold_in(k, env_step))(evaluation_keys)
-        metrics = self._evaluate(keys, states)
-        return {
-            "env_step": env_step,
-            "seeds": self.seeds,
-            "mean_return": [float(x) for x in np.asarray(metrics["mean_return"])],
-            "episode_returns": np.asarray(metrics["episode_returns"]).tolist(),
-        }
-
-    def _stop_if_diverged(self, per_iteration: dict, iteration: int, checkpoints: Checkpoints) -> None:
+    def _stop_if_diverged(self, per_iteration: dict, steps: list[int], checkpoints: Checkpoints) -> None:
         flags = np.asarray(per_iteration["nonfinite"])  # (seeds, iterations)
         if not flags.any():
             return
-        seed_index, first = map(int, np.argwhere(flags)[np.argmin(np.argwhere(flags)[:, 1])])
-        step = int(np.asarray(per_iteration["env_steps"])[seed_index, first])
+        found = np.argwhere(flags)
+        seed_index, first = map(int, found[np.argmin(found[:, 1])])  # the earliest iteration
+        step = steps[first]
         raise TrainingDiverged(
             f"{self.experiment.path}: seed {self.seeds[seed_index]} diverged (non-finite loss or parameters) "
             f"at env step {step}; the last good checkpoint is step {checkpoints.latest_step()}."
@@ -297,4 +302,29 @@ def train(path: Path | str, results: Path | str = "results", tracking_uri: str |
     return run, run.execute()
 
 
-__all__ = ["Problem", "Run", "RunPaths", "Schedule", "TrainingDiverged", "train"]
+def evaluate_checkpoint(
+    path: Path | str, results: Path | str = "results", checkpoint: str = "latest", episodes: int | None = None
+) -> dict:
+    """`memorax evaluate`: the policy of a checkpoint (`latest`, `best` or an env step)
+    of the experiment in `path`, from the file and the checkpoint alone."""
+    experiment = build_experiment(path)
+    paths = RunPaths.of(experiment.path, Path(results))
+    if not paths.checkpoints.is_dir():
+        raise FileNotFoundError(f"{path}: no checkpoints in {paths.checkpoints} (train it first, or pass --results)")
+    checkpoints = Checkpoints(paths.checkpoints, experiment.resolved)
+    steps = checkpoints.steps()
+    chosen = {"latest": checkpoints.latest_step(), "best": checkpoints.best_step()}.get(checkpoint)
+    if chosen is None and checkpoint.isdigit() and int(checkpoint) in steps:
+        chosen = int(checkpoint)
+    if chosen is None:
+        raise ValueError(f"{path}: no checkpoint {checkpoint!r} in {paths.checkpoints}; kept steps: {steps}")
+    agent, seeds = experiment.agent, experiment.seeds
+    like = jax.eval_shape(jax.vmap(agent.init), _seed_keys(seeds))
+    (_, states), _ = checkpoints.restore(chosen, like)
+    checkpoints.close()
+    count = episodes or experiment.resolved["evaluation"]["episodes"]
+    evaluate = jax.jit(jax.vmap(lambda k, s: agent.evaluate(k, s, num_episodes=count)[1]))
+    return {"experiment": str(path), "checkpoint": chosen, **evaluate_states(evaluate, seeds, states, chosen)}
+
+
+__all__ = ["Run", "RunPaths", "Schedule", "TrainingDiverged", "evaluate_checkpoint", "train"]

@@ -95,6 +95,14 @@ def test_train_writes_results_runs_and_resumes_bit_identically_after_sigkill(tmp
     runs = client.search_runs([client.get_experiment_by_name("suite/tiny").experiment_id])
     assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in runs)
 
+    # Evaluating the last checkpoint from the file alone gives the run's own evaluation.
+    from memorax.cli import main
+
+    assert main(["evaluate", str(path), "--results", str(killed_results)]) == 0
+    evaluated = json.loads((killed_results / "suite" / "tiny" / "evaluation.json").read_text())
+    assert evaluated["checkpoint"] == 8192
+    assert {k: evaluated[k] for k in final} == final
+
 
 def test_divergence_stops_naming_seed_and_step_and_keeps_the_last_good_checkpoint(tmp_path):
     path = experiment_file(tmp_path, 512)
