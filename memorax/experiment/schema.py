@@ -212,15 +212,21 @@ def experiment_schema() -> dict:
 
 def with_defaults(document, schema: dict):
     """`document` with every default of `schema`'s `properties` written in, recursively
-    (a missing object with a default is added and then filled in as well)."""
-    if not isinstance(document, dict) or "properties" not in schema:
+    (a missing object with a default is added and then filled in as well), and those of
+    the `allOf` branches whose `if` it meets: what Snakemake's `validate(...,
+    set_default=True)` fills in (tested)."""
+    if not isinstance(document, dict) or ("properties" not in schema and "allOf" not in schema):
         return document
     filled = dict(document)
-    for name, child in schema["properties"].items():
+    for name, child in schema.get("properties", {}).items():
         if name not in filled and "default" in child:
             filled[name] = copy.deepcopy(child["default"])
         if name in filled:
             filled[name] = with_defaults(filled[name], child)
+    for branch in schema.get("allOf", []):  # e.g. the chosen algorithm's config fields
+        condition = branch.get("if", {}).get("properties", {})
+        if all(filled.get(key) == rule.get("const") for key, rule in condition.items()):
+            filled = with_defaults(filled, branch["then"])
     return filled
 
 

@@ -110,3 +110,17 @@ def test_sizes_are_inferred_and_share_means_one_torso(tmp_path):
     gru = apart[0].torso.blocks[0].module
     assert gru.cell.in_features == 12 and apart[0].torso.blocks[1].cell.in_features == 12
     assert apart[0].head.action_dim == 2  # MemoryChain's two actions, never written in the file
+
+
+def test_snakemake_validates_with_the_schema_and_fills_the_same_defaults():
+    from snakemake.utils import validate
+
+    from memorax.experiment import read_experiment
+
+    schema = REPO / "workflow" / "schemas" / "experiment.schema.yaml"
+    for path in QUICK:
+        document = yaml.safe_load(path.read_text())
+        validate(document, str(schema), set_default=True)
+        assert document == read_experiment(path), path
+    with pytest.raises(Exception, match="less than the minimum of 1"):
+        validate(yaml.safe_load((HERE / "malformed" / "zero_total_steps.yaml").read_text()), str(schema))
