@@ -237,6 +237,15 @@ class Tracker:
         """Metrics of the whole experiment (e.g. the mean over seeds) on the parent."""
         self._log_new(self.parent, rows)
 
+    def history(self, seed_index: int, key: str) -> list[tuple[int, float]]:
+        """A seed's logged (step, value) points of one metric, in step order."""
+        entries = self.client.get_metric_history(self.children[seed_index], key)
+        return sorted((entry.step, entry.value) for entry in entries)
+
+    def tag_all(self, key: str, value: str) -> None:
+        for run_id in [self.parent, *self.children]:
+            _retrying(self.client.set_tag, run_id, key, value[:TAG_VALUE_LENGTH])
+
     def log_artifact(self, path: Path | str, seed_index: int | None = None, folder: str | None = None) -> None:
         run_id = self.parent if seed_index is None else self.children[seed_index]
         _retrying(self.client.log_artifact, run_id, str(path), folder)

@@ -8,7 +8,8 @@ restored state. Chunk boundaries depend only on the experiment, and evaluation d
 from its own keys, so a resumed run computes exactly what an uninterrupted one does.
 
 Results live in `<results>/<suite>/<name>/`: `experiment.yaml` (resolved),
-`checkpoints/`, `run.json` (the MLflow runs), `evaluations.json`; the embedded MLflow
+`checkpoints/`, `run.json` (the MLflow runs), `evaluations.json`, `curves/` (a
+learning-curve figure per seed, also each seed run's artifact); the embedded MLflow
 store is `<results>/mlflow.db` with artifacts under `<results>/mlflow-artifacts/`.
 """
 
@@ -28,6 +29,7 @@ import yaml
 
 from memorax.checkpoints import Checkpoints
 from memorax.experiment.builder import Experiment, build_experiment
+from memorax.experiment.figures import learning_curve
 from memorax.experiment.spec import read_experiment
 from memorax.tracking import Tracker, provenance, sqlite_uri
 
@@ -197,8 +199,20 @@ class Run:
             tracker.finish("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
             checkpoints.close()
             raise
+        final_step = checkpoints.latest_step()
         checkpoints.close()
         tracker.log_artifact(self.paths.folder / "experiment.yaml")
+        tracker.tag_all("checkpoint.final", str(self.paths.checkpoints / str(final_step)))
+        for index, seed in enumerate(self.seeds):
+            figure = learning_curve(
+                {
+                    "training episodes": tracker.history(index, "episode_return"),
+                    "evaluation (deterministic)": tracker.history(index, "evaluation/mean_return"),
+                },
+                self.paths.folder / "curves" / f"seed_{seed}.png",
+                f"{self.paths.suite}/{self.paths.name}, seed {seed}",
+            )
+            tracker.log_artifact(figure, seed_index=index)
         tracker.finish()
         return result
 

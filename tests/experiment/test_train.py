@@ -60,7 +60,14 @@ def test_train_writes_results_runs_and_resumes_bit_identically_after_sigkill(tmp
     reference_state = run.final_state
 
     folder = reference_results / "suite" / "tiny"
-    assert sorted(p.name for p in folder.iterdir()) == ["checkpoints", "evaluations.json", "experiment.yaml", "run.json"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "checkpoints",
+        "curves",
+        "evaluations.json",
+        "experiment.yaml",
+        "run.json",
+    ]
+    assert sorted(p.name for p in (folder / "curves").iterdir()) == ["seed_0.png", "seed_1.png"]
     evaluations = json.loads((folder / "evaluations.json").read_text())
     assert [e["env_step"] for e in evaluations] == list(range(256, 8193, 256))
     assert final == evaluations[-1] and len(final["mean_return"]) == 2
@@ -72,6 +79,9 @@ def test_train_writes_results_runs_and_resumes_bit_identically_after_sigkill(tmp
     runs = client.search_runs([client.get_experiment_by_name("suite/tiny").experiment_id])
     assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in runs)
     assert all(r.data.tags["purpose"] == "test" and r.data.tags["git.commit"] for r in runs)
+    assert all(r.data.tags["checkpoint.final"] == str(folder / "checkpoints" / "8192") for r in runs)
+    seed_run = next(r for r in runs if r.data.tags.get("seed") == "1")
+    assert [a.path for a in client.list_artifacts(seed_run.info.run_id)] == ["seed_1.png"]
 
     # Killed at a random moment after its first checkpoint, then run again.
     killed_results = tmp_path / "killed"
