@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import jax
+import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -144,3 +145,35 @@ def test_train_refuses_a_bad_file_before_writing_anything(tmp_path, capsys):
     assert main(["train", str(path), "--results", str(tmp_path / "results")]) == 2
     assert f"{path}: total_steps: must be at least 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "results").exists()
+
+
+SHARDED_RUN = """
+import json, sys
+import jax
+import numpy as np
+from memorax.experiment import build_experiment
+from memorax.experiment.run import Run
+run = Run(build_experiment(sys.argv[1]), sys.argv[2], progress=False)
+final = run.execute()
+leaf = jax.tree.leaves(run.final_state[1].params)[0]
+print(json.dumps({"devices": len(jax.local_devices()), "shards": len(leaf.sharding.device_set), "returns": final["mean_return"]}))
+"""
+
+
+@pytest.mark.slow
+def test_seeds_are_sharded_over_local_devices(tmp_path):
+    """Two forced host devices stand in for two GPUs: the two seeds train one per device."""
+    path = experiment_file(tmp_path, 512)
+    environment = {**os.environ, "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"}
+    result = subprocess.run(
+        [sys.executable, "-c", SHARDED_RUN, str(path), str(tmp_path / "results")],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["devices"] == 2 and report["shards"] == 2
+    assert len(report["returns"]) == 2 and all(np.isfinite(report["returns"]))
