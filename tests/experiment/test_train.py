@@ -150,7 +150,6 @@ def test_train_refuses_a_bad_file_before_writing_anything(tmp_path, capsys):
 SHARDED_RUN = """
 import json, sys
 import jax
-import numpy as np
 from memorax.experiment import build_experiment
 from memorax.experiment.run import Run
 run = Run(build_experiment(sys.argv[1]), sys.argv[2], progress=False)
