@@ -16,7 +16,7 @@ import optax
 from memorax.algorithms import Algorithm, ConfigError
 from memorax.environments import make, registered_ids
 from memorax.experiment import registries
-from memorax.experiment.errors import ExperimentError, Problem, dotted
+from memorax.experiment.errors import ExperimentError, Problem
 from memorax.experiment.spec import closest, read_experiment
 from memorax.networks import BuildError, FeatureExtractor, Network
 
@@ -316,4 +316,4 @@ def build_experiment(path: Path | str, experiment: dict | None = None) -> Experi
     return Experiment(path, resolved, env, env_params, agent, resolved["seeds"])
 
 
-__all__ = ["Experiment", "build_experiment", "dotted"]
+__all__ = ["Experiment", "build_experiment"]

@@ -85,7 +85,8 @@ class Schedule:
         evaluate_every = to_iterations(resolved["evaluation"]["interval"])
         checkpoint_every = to_iterations(resolved["checkpoints"]["interval"]) or evaluate_every
         checkpoint_every = checkpoint_every or max(1, math.ceil(total / 10))
-        chunk = min(i for i in (evaluate_every, checkpoint_every, total) if i is not None)
+        # Chunks end exactly at every evaluation and checkpoint (and the last at the end).
+        chunk = min(total, math.gcd(*(i for i in (evaluate_every, checkpoint_every) if i is not None)))
         return cls(steps_per_iteration, total, chunk, evaluate_every, checkpoint_every)
 
     def chunk_ends(self, start: int) -> list[int]:

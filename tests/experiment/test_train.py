@@ -176,3 +176,18 @@ def test_seeds_are_sharded_over_local_devices(tmp_path):
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["devices"] == 2 and report["shards"] == 2
     assert len(report["returns"]) == 2 and all(np.isfinite(report["returns"]))
+
+
+def test_chunks_end_at_every_evaluation_and_checkpoint():
+    from memorax.experiment.run import Schedule
+
+    resolved = {"total_steps": 1000, "evaluation": {"interval": 300}, "checkpoints": {"interval": 200}}
+    schedule = Schedule.of(resolved, steps_per_iteration=100)
+    assert schedule.chunk == 1 and schedule.total_iterations == 10
+    ends = schedule.chunk_ends(0)
+    evaluated = [end for before, end in zip([0, *ends], ends) if schedule.due(schedule.evaluate_every, before, end)]
+    saved = [end for before, end in zip([0, *ends], ends) if schedule.due(schedule.checkpoint_every, before, end)]
+    assert evaluated == [3, 6, 9, 10] and saved == [2, 4, 6, 8, 10]
+    resolved = {"total_steps": 1000, "evaluation": {"interval": None}, "checkpoints": {"interval": None}}
+    schedule = Schedule.of(resolved, steps_per_iteration=64)
+    assert schedule.total_iterations == 16 and schedule.chunk == 2 and schedule.chunk_ends(14) == [16]
