@@ -116,11 +116,15 @@ def train_file(args) -> int:
     from rich.console import Console
 
     from memorax.experiment import ExperimentError
-    from memorax.experiment.run import TrainingDiverged, train
+    from memorax.experiment.run import Terminated, TrainingDiverged, stop_on_sigterm, train
 
     errors = Console(stderr=True, highlight=False)
+    stop_on_sigterm()
     try:
         run, result = train(args.path, args.results, args.tracking_uri, args.seeds, progress=not args.no_progress)
+    except (KeyboardInterrupt, Terminated):
+        errors.print(f"[yellow]stopped[/yellow] {args.path}: run memorax train again to resume", soft_wrap=True)
+        return 130
     except ExperimentError as error:
         for problem in error.problems:
             errors.print(f"[red]error[/red] {problem.describe(args.path)}", soft_wrap=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,21 @@ NOT_LOGGED = {"nonfinite", "env_steps"}
 
 class TrainingDiverged(RuntimeError):
     """A seed's loss or parameters became NaN or infinite."""
+
+
+class Terminated(Exception):
+    """SIGTERM (a scheduler's preemption or time limit) arrived during a run."""
+
+
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM into Terminated, so a run stopped by SLURM or `kill` marks its
+    MLflow runs KILLED (as Ctrl-C does) instead of leaving them RUNNING; its latest
+    checkpoint stays, and the next `memorax train` resumes from it."""
+
+    def handler(signum, frame):
+        raise Terminated(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 @dataclass(frozen=True)
@@ -197,7 +213,7 @@ class Run:
         try:
             result = self._loop(checkpoints, tracker)
         except BaseException as error:
-            tracker.finish("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+            tracker.finish("KILLED" if isinstance(error, (KeyboardInterrupt, Terminated)) else "FAILED")
             checkpoints.close()
             raise
         final_step = checkpoints.latest_step()
@@ -342,4 +358,4 @@ def evaluate_checkpoint(
     return {"experiment": str(path), "checkpoint": chosen, **evaluate_states(evaluate, seeds, states, chosen)}
 
 
-__all__ = ["Run", "RunPaths", "Schedule", "TrainingDiverged", "evaluate_checkpoint", "train"]
+__all__ = ["Run", "RunPaths", "Schedule", "Terminated", "TrainingDiverged", "evaluate_checkpoint", "stop_on_sigterm", "train"]

@@ -54,7 +54,7 @@ def curves(results: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_train_writes_results_runs_and_resumes_bit_identically_after_sigkill(tmp_path):
+def test_train_writes_results_runs_and_resumes_bit_identically_after_sigkill_and_sigterm(tmp_path):
     path = experiment_file(tmp_path, 8192)
     reference_results = tmp_path / "reference"
     run, final = train(path, reference_results, progress=False)
@@ -84,20 +84,31 @@ def test_train_writes_results_runs_and_resumes_bit_identically_after_sigkill(tmp
     seed_run = next(r for r in runs if r.data.tags.get("seed") == "1")
     assert [a.path for a in client.list_artifacts(seed_run.info.run_id)] == ["seed_1.png"]
 
-    # Killed at a random moment after its first checkpoint, then run again.
+    # Killed at a random moment after its first checkpoint; started again and stopped
+    # by SIGTERM (a scheduler's preemption) after a later one; then run to the end.
     killed_results = tmp_path / "killed"
     command = [sys.executable, "-m", "memorax.cli", "train", str(path), "--results", str(killed_results), "--no-progress"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoints = killed_results / "suite" / "tiny" / "checkpoints"
-    deadline = time.time() + 240
-    while not any(p.name.isdigit() for p in checkpoints.glob("*")) and time.time() < deadline:
-        assert process.poll() is None, "the run ended before its first checkpoint"
-        time.sleep(0.05)
-    time.sleep(random.uniform(0.0, 0.3))
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    steps_before = sorted(int(p.name) for p in checkpoints.glob("*") if p.name.isdigit())
-    assert steps_before and steps_before[-1] < 8192, steps_before
+    saved = lambda: sorted(int(p.name) for p in checkpoints.glob("*") if p.name.isdigit())
+
+    def interrupt(signal_number, after_step: int) -> subprocess.Popen:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 240
+        while not (saved() and saved()[-1] > after_step) and time.time() < deadline:
+            assert process.poll() is None, "the run ended before it could be interrupted"
+            time.sleep(0.05)
+        time.sleep(random.uniform(0.0, 0.3))
+        os.kill(process.pid, signal_number)
+        process.wait(timeout=120)
+        assert saved() and saved()[-1] < 8192, saved()
+        return process
+
+    interrupt(signal.SIGKILL, after_step=0)
+    terminated = interrupt(signal.SIGTERM, after_step=saved()[-1])
+    assert terminated.returncode == 130
+    client = MlflowClient(f"sqlite:///{killed_results / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("suite/tiny").experiment_id])
+    assert {r.info.status for r in runs} == {"KILLED"}
     run, resumed_final = train(path, killed_results, progress=False)
     assert_trees_equal(run.final_state, reference_state)
     assert resumed_final == final
