@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import importlib.metadata
+import json
 import os
 import platform
 import socket
@@ -66,13 +67,14 @@ def _retrying(call, *args, attempts: int = 8, **kwargs):
 
 
 def flatten(tree, prefix: str = "") -> dict[str, str]:
-    """{"a": {"b": 1}} -> {"a.b": "1"}; lists and None as their YAML-like text."""
+    """{"a": {"b": 1}} -> {"a.b": "1"}; other values as JSON text (true, null, [1, 2]),
+    text as it is."""
     if isinstance(tree, Mapping) and tree:
         flat = {}
         for key, value in tree.items():
             flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
         return flat
-    text = "null" if tree is None else str(tree).replace("True", "true").replace("False", "false")
+    text = tree if isinstance(tree, str) else json.dumps(tree)  # true, null, [1, 2], {}
     return {prefix: text[:PARAM_VALUE_LENGTH]}
 
 

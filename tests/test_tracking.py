@@ -81,7 +81,14 @@ def test_a_resumed_run_continues_the_same_runs_without_repeating_steps(tmp_path)
 
 
 def test_flatten_names_nested_fields_with_dots():
-    assert flatten({"a": {"b": 1, "c": [1, 2]}, "d": None, "e": {}}) == {"a.b": "1", "a.c": "[1, 2]", "d": "null", "e": "{}"}
+    assert flatten({"a": {"b": 1, "c": [1, 2]}, "d": None, "e": {}, "f": "TrueSkill", "g": False}) == {
+        "a.b": "1",
+        "a.c": "[1, 2]",
+        "d": "null",
+        "e": "{}",
+        "f": "TrueSkill",
+        "g": "false",
+    }
 
 
 def write_from_a_process(uri: str, index: int) -> None:
