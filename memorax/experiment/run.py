@@ -46,15 +46,18 @@ class Terminated(Exception):
     """SIGTERM (a scheduler's preemption or time limit) arrived during a run."""
 
 
+_stop_requested: list[int] = []  # the signals received, checked between chunks
+
+
 def stop_on_sigterm() -> None:
-    """Turn SIGTERM into Terminated, so a run stopped by SLURM or `kill` marks its
-    MLflow runs KILLED (as Ctrl-C does) instead of leaving them RUNNING; its latest
-    checkpoint stays, and the next `memorax train` resumes from it."""
-
-    def handler(signum, frame):
-        raise Terminated(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, handler)
+    """On SIGTERM, stop at the end of the current chunk (its metrics logged, its
+    checkpoint written), marking the MLflow runs KILLED as Ctrl-C does instead of
+    leaving them RUNNING. The handler only records the signal: raising inside MLflow's
+    or orbax's calls would leave a store or a checkpoint half-written. A chunk in
+    progress cannot be interrupted anyway (Python runs handlers between its own steps),
+    so this adds at most the chunk's bookkeeping to the stop."""
+    _stop_requested.clear()
+    signal.signal(signal.SIGTERM, lambda signum, frame: _stop_requested.append(signum))
 
 
 @dataclass(frozen=True)
@@ -273,6 +276,8 @@ class Run:
                 recent = float(returns[np.isfinite(returns)].mean()) if np.isfinite(returns).any() else float("nan")
                 bar.advance((end - iteration) * spi, time.perf_counter() - started, recent)
                 iteration = end
+                if _stop_requested and iteration < self.schedule.total_iterations:
+                    raise Terminated(f"signal {_stop_requested[0]} at env step {iteration * spi}")
         self.final_state = (keys, states)
         return evaluations[-1] if evaluations else {}
 

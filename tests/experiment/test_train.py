@@ -92,7 +92,9 @@ def test_train_writes_results_runs_and_resumes_bit_identically_after_sigkill_and
     saved = lambda: sorted(int(p.name) for p in checkpoints.glob("*") if p.name.isdigit())
 
     def interrupt(signal_number, after_step: int) -> subprocess.Popen:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log = tmp_path / f"stderr-{signal_number}.txt"
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+        process.log = log
         deadline = time.time() + 240
         while not (saved() and saved()[-1] > after_step) and time.time() < deadline:
             assert process.poll() is None, "the run ended before it could be interrupted"
@@ -105,7 +107,7 @@ def test_train_writes_results_runs_and_resumes_bit_identically_after_sigkill_and
 
     interrupt(signal.SIGKILL, after_step=0)
     terminated = interrupt(signal.SIGTERM, after_step=saved()[-1])
-    assert terminated.returncode == 130
+    assert terminated.returncode == 130, terminated.log.read_text()[-3000:]
     client = MlflowClient(f"sqlite:///{killed_results / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("suite/tiny").experiment_id])
     assert {r.info.status for r in runs} == {"KILLED"}
