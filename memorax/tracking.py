@@ -31,6 +31,26 @@ PARAMS_OR_TAGS_PER_REQUEST = 100
 PARAM_VALUE_LENGTH = 6000
 TAG_VALUE_LENGTH = 8000
 CONTAINER_IMAGE_VARIABLE = "MEMORAX_CONTAINER_IMAGE"  # set by the containers
+PROCESS_TAG = "memorax.process"  # host:pid of the process that writes a run
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _process_gone(tag: str) -> bool:
+    """Whether the process named by a `PROCESS_TAG` value surely no longer exists:
+    only a process of this host can be checked; anything else counts as alive."""
+    host, _, pid = tag.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # exists, someone else's
+        return False
+    return False
 
 
 def sqlite_uri(path: Path | str) -> str:
@@ -145,6 +165,7 @@ class Tracker:
         prepare_store(uri)
         self.client = MlflowClient(uri)
         self.experiment_id = self._experiment_id(uri, experiment, artifact_root)
+        self._close_orphans(run_ids)
         if run_ids is not None:
             self.parent = run_ids["parent"]
             self.children = [run_ids["seeds"][str(seed)] for seed in seeds]
@@ -157,6 +178,7 @@ class Tracker:
                 for seed in seeds
             ]
         self.seeds = list(seeds)
+        self.tag_all(PROCESS_TAG, _this_process())
         # run id -> metric -> the last step logged (continued runs read it back)
         self.last_logged = {run_id: self._last_steps(run_id) for run_id in [self.parent, *self.children]}
 
@@ -175,6 +197,19 @@ class Tracker:
                 if found is None:
                     raise
                 return found.experiment_id
+
+    def _close_orphans(self, continued: dict | None) -> None:
+        """Mark KILLED the runs of this experiment left RUNNING by a process of this
+        host that no longer exists (SIGKILL, the OOM killer, a crash), so no run shows
+        RUNNING forever when its experiment is not resumed. Runs about to be continued
+        are left alone."""
+        keep = set() if continued is None else {continued["parent"], *continued["seeds"].values()}
+        running = _retrying(
+            self.client.search_runs, [self.experiment_id], filter_string="attributes.status = 'RUNNING'"
+        )
+        for run in running:
+            if run.info.run_id not in keep and _process_gone(run.data.tags.get(PROCESS_TAG, "")):
+                _retrying(self.client.set_terminated, run.info.run_id, "KILLED")
 
     def _run(self, name: str, tags: dict) -> str:
         return _retrying(self.client.create_run, self.experiment_id, run_name=name, tags=tags).info.run_id

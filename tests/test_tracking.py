@@ -4,11 +4,15 @@ to a fresh store."""
 
 import multiprocessing
 import re
+import socket
+import subprocess
+import sys
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from memorax.tracking import Tracker, flatten, provenance, sqlite_uri
+from memorax.tracking import PROCESS_TAG, Tracker, flatten, provenance, sqlite_uri
+from tests.mlflow_server import mlflow_server
 
 RESOLVED = {
     "environment": {"id": "CartPole-v1", "kwargs": {}, "wrappers": []},
@@ -78,6 +82,40 @@ def test_a_resumed_run_continues_the_same_runs_without_repeating_steps(tmp_path)
     experiment = client.get_experiment_by_name("quick/gru")
     assert len(client.search_runs([experiment.experiment_id])) == 3
     assert client.get_run(first.parent).info.status == "FINISHED"
+
+
+def test_a_tracking_server_records_runs_and_proxies_artifacts(tmp_path):
+    # What a cluster's shared server does: the store and the artifacts are the
+    # server's, nothing is written next to the client.
+    with mlflow_server(tmp_path / "server") as uri:
+        tracker = Tracker(uri, "quick/gru", "gru", seeds=[3])
+        tracker.log_start(RESOLVED, {"suite": "quick"})
+        tracker.log_metrics(0, rows(16, 160))
+        (tmp_path / "experiment.yaml").write_text("environment: {id: CartPole-v1}\n")
+        tracker.log_artifact(tmp_path / "experiment.yaml", seed_index=0)
+        tracker.finish()
+        client = MlflowClient(uri)
+        seed3 = client.get_run(tracker.children[0])
+        assert seed3.info.status == "FINISHED" and seed3.data.params["algorithm.config.num_envs"] == "8"
+        assert [step for step, _ in history(client, tracker.children[0], "loss")] == list(range(16, 161, 16))
+        assert [a.path for a in client.list_artifacts(tracker.children[0])] == ["experiment.yaml"]
+    assert list((tmp_path / "server" / "artifacts").rglob("experiment.yaml"))
+
+
+def test_runs_of_a_vanished_process_are_marked_killed_by_the_next_tracker(tmp_path):
+    uri = sqlite_uri(tmp_path / "mlflow.db")
+    client = MlflowClient(uri)
+    vanished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = Tracker(uri, "quick/gru", "gru", seeds=[0])  # SIGKILLed: stays RUNNING
+    orphan.tag_all(PROCESS_TAG, f"{socket.gethostname()}:{vanished.stdout.strip()}")
+    elsewhere = Tracker(uri, "quick/gru", "gru", seeds=[0])  # another host: can't tell
+    elsewhere.tag_all(PROCESS_TAG, "some-other-node:1")
+    alive = Tracker(uri, "quick/gru", "gru", seeds=[0])  # this process: alive
+
+    Tracker(uri, "quick/gru", "gru", seeds=[0])
+    status = lambda tracker: {client.get_run(r).info.status for r in [tracker.parent, *tracker.children]}
+    assert status(orphan) == {"KILLED"}
+    assert status(elsewhere) == status(alive) == {"RUNNING"}
 
 
 def test_flatten_names_nested_fields_with_dots():

@@ -41,6 +41,19 @@ def all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
 
 
+STEP_LIMIT = jnp.iinfo(jnp.int32).max
+
+
+def advance_steps(step: jax.Array, count: int) -> jax.Array:
+    """`step + count`, saturating at the int32 maximum instead of wrapping negative.
+
+    `state.step` drives schedules (epsilon, `learning_starts`), which all end long
+    before 2.1e9 steps; a wrapped counter would restart them. Callers that need the
+    exact count of a longer run keep it themselves (`memorax train` counts on the
+    host)."""
+    return jnp.where(step > STEP_LIMIT - count, STEP_LIMIT, step + count).astype(step.dtype)
+
+
 class Algorithm:
     """Base of the algorithms. Subclasses set `self.environment` (an EnvironmentLoop),
     `self.networks` (the nnx graph of their networks), `self.steps_per_iteration` and
@@ -198,7 +211,7 @@ class Algorithm:
             loop, transition = self.environment.step(env_key, state.loop, action, carry)
             state = self._store(state, transition)
             return state.replace(
-                loop=loop, step=state.step + self.environment.num_envs
+                loop=loop, step=advance_steps(state.step, self.environment.num_envs)
             ), None
 
         state, _ = jax.lax.scan(one_step, state, jax.random.split(warmup_key, steps))

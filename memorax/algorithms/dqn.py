@@ -23,7 +23,7 @@ from flax import nnx, struct
 
 from memorax.algorithms import config as checks
 from memorax.algorithms.arguments import require_network, require_optimizer, require_updates
-from memorax.algorithms.base import Algorithm
+from memorax.algorithms.base import Algorithm, advance_steps
 from memorax.algorithms.burn_in import after_burn_in, drop_burn_in
 from memorax.algorithms.environment_loop import LoopState
 from memorax.algorithms.final_observations import outputs_with_final_observations
@@ -213,7 +213,7 @@ class DQN(QNetworkActing, Algorithm):
         action = self._epsilon_greedy(action_key, q, self.epsilon(state.step))
         loop, transition = self.environment.step(env_key, state.loop, action, carry)
         state = self._store(state, transition)
-        return state.replace(loop=loop, step=state.step + self.cfg.num_envs), transition
+        return state.replace(loop=loop, step=advance_steps(state.step, self.cfg.num_envs)), transition
 
     # Learning ------------------------------------------------------------------------
 

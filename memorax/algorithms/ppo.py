@@ -25,7 +25,7 @@ from flax import nnx, struct
 
 from memorax.algorithms import config as checks
 from memorax.algorithms.arguments import require_network, require_optimizer, require_updates
-from memorax.algorithms.base import Algorithm
+from memorax.algorithms.base import Algorithm, advance_steps
 from memorax.algorithms.burn_in import after_burn_in, drop_burn_in
 from memorax.algorithms.environment_loop import LoopState
 from memorax.algorithms.final_observations import at_truncations
@@ -343,6 +343,6 @@ class PPO(Algorithm):
         rollout, transitions = self._training_sequences(
             state, loop, start_carries, records
         )
-        state = state.replace(loop=loop, step=state.step + self.steps_per_iteration)
+        state = state.replace(loop=loop, step=advance_steps(state.step, self.steps_per_iteration))
         state, metrics = self._update(state, rollout, update_key)
         return state, transitions, metrics

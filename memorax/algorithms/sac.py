@@ -35,7 +35,7 @@ from flax import nnx, struct
 
 from memorax.algorithms import config as checks
 from memorax.algorithms.arguments import require_network, require_optimizer, require_updates
-from memorax.algorithms.base import Algorithm
+from memorax.algorithms.base import Algorithm, advance_steps
 from memorax.algorithms.burn_in import after_burn_in, drop_after, drop_burn_in
 from memorax.algorithms.environment_loop import LoopState
 from memorax.algorithms.final_observations import outputs_with_final_observations
@@ -264,7 +264,7 @@ class SAC(Algorithm):
         )
         loop, transition = self.environment.step(env_key, state.loop, action, carry)
         state = self._store(state, transition)
-        return state.replace(loop=loop, step=state.step + self.cfg.num_envs), transition
+        return state.replace(loop=loop, step=advance_steps(state.step, self.cfg.num_envs)), transition
 
     # Learning ------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from memorax.checkpoints import Checkpoints
 from memorax.experiment.builder import Experiment, build_experiment
 from memorax.experiment.figures import learning_curve
 from memorax.experiment.spec import read_experiment
-from memorax.tracking import Tracker, provenance, sqlite_uri
+from memorax.tracking import Tracker, provenance, sqlite_path, sqlite_uri
 
 # Metrics of a training iteration that are not curves.
 NOT_LOGGED = {"nonfinite", "env_steps"}
@@ -138,8 +138,14 @@ def _shard_over_devices(tree, num_seeds: int):
 def evaluation_keys(seeds: list[int], env_step: int):
     """Each seed's evaluation key at `env_step`: its own stream, apart from training's,
     so evaluating (or not) never changes what training computes, and `memorax
-    evaluate` on a checkpoint draws the same episodes as the run did."""
-    return jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 1), env_step))(_seed_keys(seeds))
+    evaluate` on a checkpoint draws the same episodes as the run did. The step goes in
+    as two 32-bit words (`fold_in` takes uint32; paper-scale runs pass 2**32 steps)."""
+    low, high = env_step % 2**32, env_step // 2**32
+
+    def key_at(seed_key):
+        return jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(seed_key, 1), high), low)
+
+    return jax.vmap(key_at)(_seed_keys(seeds))
 
 
 def evaluate_states(evaluate, seeds: list[int], states, env_step: int) -> dict:
@@ -193,9 +199,9 @@ class Run:
             saved = json.loads(self.paths.run_state.read_text())
             if saved.get("tracking_uri") == self.tracking_uri and saved.get("experiment") == name:
                 run_ids = saved["run_ids"]
-        tracker = Tracker(
-            self.tracking_uri, name, self.paths.name, self.seeds, self.paths.results / "mlflow-artifacts", run_ids
-        )
+        # Artifacts next to an embedded store; a server keeps (or proxies) its own.
+        artifacts = self.paths.results / "mlflow-artifacts" if sqlite_path(self.tracking_uri) else None
+        tracker = Tracker(self.tracking_uri, name, self.paths.name, self.seeds, artifacts, run_ids)
         self.paths.run_state.write_text(
             json.dumps({"tracking_uri": self.tracking_uri, "experiment": name, "run_ids": tracker.run_ids}, indent=2)
         )
@@ -238,11 +244,13 @@ class Run:
 
     def _start(self, checkpoints: Checkpoints):
         """(iteration, keys, states, evaluations): fresh, or from the latest checkpoint."""
-        keys, states = self._init(_seed_keys(self.seeds))
         step = checkpoints.latest_step()
         if step is None:
+            keys, states = self._init(_seed_keys(self.seeds))
             return 0, keys, states, []
-        (keys, states), metadata = checkpoints.restore(step, jax.eval_shape(lambda: (keys, states)))
+        # The checkpoint's shapes from a trace of `init`: nothing built to be thrown away.
+        target = jax.eval_shape(self._init, _seed_keys(self.seeds))
+        (keys, states), metadata = checkpoints.restore(step, target)
         return metadata["iteration"], keys, states, metadata["evaluations"]
 
     def _loop(self, checkpoints: Checkpoints, tracker: Tracker) -> dict:

@@ -12,6 +12,7 @@ import optax
 import pytest
 
 from memorax.algorithms import PPO, ConfigError, PPOConfig, PPOState
+from memorax.algorithms.base import advance_steps
 from memorax.environments import make
 from memorax.networks import MLP, FeatureExtractor, Network, SequenceModelWrapper
 from memorax.networks.heads import Categorical, Gaussian, SquashedGaussian, VNetwork
@@ -69,6 +70,22 @@ def test_train_returns_the_seed_contract():
         assert metrics[name].shape == ()
     assert np.isfinite(float(metrics["policy_loss"]))
     assert not bool(metrics["nonfinite"])
+
+
+def test_the_step_counter_saturates_instead_of_wrapping():
+    # Paper-scale runs pass 2**31 env steps; a wrapped int32 would turn negative and
+    # restart every schedule. Same program as the contract test (no new compile).
+    agent = ppo()
+    key, state = agent.init(jax.random.key(0))
+    limit = np.iinfo(np.int32).max
+    state = state.replace(step=jnp.int32(limit - 10))
+    key, state, transitions = agent.train(key, state, num_steps=40)
+    assert int(state.step) == limit
+    assert not bool(transitions.info["metrics"]["nonfinite"])
+    np.testing.assert_array_equal(
+        advance_steps(jnp.array([0, limit - 64, limit - 63, limit], jnp.int32), 64),
+        [64, limit, limit, limit],
+    )
 
 
 def test_nan_observations_set_the_nonfinite_flag():

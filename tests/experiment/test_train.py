@@ -204,3 +204,14 @@ def test_chunks_end_at_every_evaluation_and_checkpoint():
     resolved = {"total_steps": 1000, "evaluation": {"interval": None}, "checkpoints": {"interval": None}}
     schedule = Schedule.of(resolved, steps_per_iteration=64)
     assert schedule.total_iterations == 16 and schedule.chunk == 2 and schedule.chunk_ends(14) == [16]
+
+
+def test_evaluation_keys_are_per_seed_and_per_step_past_two_to_the_32():
+    from memorax.experiment.run import evaluation_keys
+
+    data = lambda step: np.asarray(jax.random.key_data(evaluation_keys([0, 1], step)))
+    far = data(5_000_000_000)
+    assert not np.array_equal(far[0], far[1])
+    for other in (5_000_000_000 - 2**32, 5_000_000_000 + 1, 0):
+        assert not np.array_equal(far, data(other))
+    np.testing.assert_array_equal(far, data(5_000_000_000))
