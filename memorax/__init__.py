@@ -4,9 +4,21 @@
 `memorax.algorithms` are imported on first use (PEP 562), since each pulls in JAX.
 """
 
+import os as _os
 from importlib import import_module as _import_module
 
 __version__ = "0.1.0"
+
+# XLA:CPU (jaxlib 0.10) can deadlock running a program whose independent parts its
+# concurrency-optimised scheduler runs side by side: every worker waits, nothing
+# runs. Seen here on 2 cores with vmapped seeds (`jit(vmap(agent.init))` over 3 seeds
+# of PPO on MemoryChain hung in about 4 of 5 runs; 0 of 10 with the scheduler off; see
+# tests/test_xla_workaround.py). The flag only orders XLA:CPU's work; GPUs and TPUs
+# ignore it. XLA reads its flags when JAX starts its backend, so this must run
+# before the first computation; a flag the user set wins.
+_SCHEDULER_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler"
+if _SCHEDULER_FLAG not in _os.environ.get("XLA_FLAGS", ""):
+    _os.environ["XLA_FLAGS"] = f"{_os.environ.get('XLA_FLAGS', '')} {_SCHEDULER_FLAG}=false".strip()
 
 _SUBPACKAGES = ("algorithms", "environments", "networks")
 
