@@ -73,7 +73,91 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--output", type=Path, default=None, help="JSON file (default RESULTS/<suite>/<name>/evaluation.json)"
     )
+    for name, help_text, description in (
+        (
+            "aggregate",
+            "a suite's summary table: IQM and mean with bootstrap intervals, per-seed rows, comparisons",
+            "Write RESULTS/<suite>/summary.csv (per experiment the IQM and the mean of the final evaluation "
+            "return over seeds with 95%% stratified-bootstrap intervals, per-seed rows, and the probability of "
+            "improvement over each experiment's baseline) and RESULTS/<suite>/provenance.json.",
+        ),
+        (
+            "report",
+            "a suite's figures and report page",
+            "Write learning curves per environment, a comparison figure, a performance profile and "
+            "RESULTS/<suite>/report.html from the suite's summary.csv and results; print the table.",
+        ),
+        (
+            "show",
+            "print a suite's table and where its report is (writes nothing)",
+            "Print the table of RESULTS/<suite>/summary.csv and the paths of the report and figures.",
+        ),
+        (
+            "verify",
+            "compare a reproduction of a suite with the suite's reference results",
+            "Compare RESULTS/<suite>/summary.csv with EXPERIMENTS/<suite>/reference/ (a reference run's "
+            "summary.csv and provenance.json, and/or a publication's published.yaml). Exits 1 if any "
+            "experiment falls outside its reference.",
+        ),
+    ):
+        command = commands.add_parser(name, help=help_text, description=description)
+        command.add_argument("suite", help="the suite (a folder of EXPERIMENTS)")
+        command.add_argument("--experiments", type=Path, default=Path("experiments"), help="suites folder (default experiments)")
+        command.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results)")
+        if name != "verify":
+            command.add_argument("--field", default="network.torso.type", help="what is compared (default network.torso.type)")
+            command.add_argument("--baseline", default="MLP", help="the field's baseline value (default MLP)")
+        else:
+            command.add_argument("--reference", type=Path, default=None, help="default EXPERIMENTS/<suite>/reference")
     return parser
+
+
+def suite_command(args) -> int:
+    """aggregate, report and verify: one suite's results."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from memorax.experiment.aggregate import Comparison, aggregate_suite
+    from memorax.experiment.report import report_suite, suite_results, table
+    from memorax.experiment.suite import SuiteError
+    from memorax.experiment.verify import verify
+
+    console, errors = Console(highlight=False), Console(stderr=True, highlight=False)
+    try:
+        if args.command == "verify":
+            reference = args.reference or args.experiments / args.suite / "reference"
+            folder = args.results / args.suite
+            verdicts = verify(reference, folder / "summary.csv", folder / "provenance.json")
+            for verdict in verdicts:
+                mark = "[green]pass[/green]" if verdict.passed else "[red]FAIL[/red]"
+                console.print(f"{mark} {args.suite}/{verdict.experiment}: {verdict.says}", soft_wrap=True)
+            failed = sum(not v.passed for v in verdicts)
+            console.print(f"{len(verdicts) - failed} of {len(verdicts)} inside the reference ({reference})")
+            return 1 if failed else 0
+        comparison = Comparison(args.field, args.baseline)
+        folder = args.results / args.suite
+        if args.command == "aggregate":
+            rows, found = aggregate_suite(args.experiments, args.suite, args.results, comparison)
+            lines, outputs = table(rows, found, comparison), [folder / "summary.csv"]
+        elif args.command == "show":
+            rows, found = suite_results(args.experiments, args.suite, args.results)
+            lines, outputs = table(rows, found, comparison), [folder / "report.html", folder / "figures"]
+        else:
+            written = report_suite(args.experiments, args.suite, args.results, comparison)
+            lines, outputs = written["table"], [written["page"], *written["figures"]]
+    except (SuiteError, FileNotFoundError) as error:
+        errors.print(f"[red]error[/red] {error}", soft_wrap=True)
+        return 2
+    shown = Table(title=f"{args.suite}: final evaluation return over seeds")
+    console.width = max(console.width, 150)  # a log file or a narrow terminal: keep rows whole
+    for column in lines[0] if lines else []:
+        shown.add_column(column)
+    for line in lines:
+        shown.add_row(*line.values())
+    console.print(shown)
+    for path in outputs:
+        console.print(f"{'see' if args.command == 'show' else 'wrote'} {path}", soft_wrap=True)
+    return 0
 
 
 def evaluate_file(args) -> int:
@@ -116,7 +200,7 @@ def train_file(args) -> int:
     from rich.console import Console
 
     from memorax.experiment import ExperimentError
-    from memorax.experiment.run import Terminated, TrainingDiverged, stop_on_sigterm, train
+    from memorax.experiment.run import RunBusy, Terminated, TrainingDiverged, stop_on_sigterm, train
 
     errors = Console(stderr=True, highlight=False)
     stop_on_sigterm()
@@ -132,6 +216,9 @@ def train_file(args) -> int:
     except TrainingDiverged as error:
         errors.print(f"[red]diverged[/red] {error}", soft_wrap=True)
         return 3
+    except RunBusy as error:
+        errors.print(f"[red]busy[/red] {error}", soft_wrap=True)
+        return 4
     returns = ", ".join(f"seed {s}: {r:.3g}" for s, r in zip(result.get("seeds", []), result.get("mean_return", [])))
     Console(highlight=False).print(f"trained {args.path} -> {run.paths.folder} ({returns})", soft_wrap=True)
     return 0
@@ -171,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         return train_file(args)
     elif args.command == "evaluate":
         return evaluate_file(args)
+    elif args.command in ("aggregate", "report", "show", "verify"):
+        return suite_command(args)
     return 0
 
 

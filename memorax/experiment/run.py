@@ -15,11 +15,14 @@ store is `<results>/mlflow.db` with artifacts under `<results>/mlflow-artifacts/
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
 import signal
+import socket
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +88,46 @@ class RunPaths:
     @property
     def evaluations(self) -> Path:
         return self.folder / "evaluations.json"
+
+    @property
+    def trained(self) -> Path:
+        """Written last, when training is complete: the workflow's train output."""
+        return self.folder / "trained.json"
+
+
+class RunBusy(RuntimeError):
+    """Another process is training the same experiment into the same results."""
+
+
+@contextmanager
+def _exclusive(lock_path: Path, experiment_path: Path):
+    """Hold an exclusive lock on `lock_path` (released by the kernel even on SIGKILL),
+    so two processes never write one run's checkpoints and metrics, e.g. a rerun of
+    the workflow while a job of a killed one still trains."""
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise RunBusy(
+                f"{experiment_path}: another memorax train (process {holder}) is training this experiment "
+                f"into {lock_path.parent}; wait for it or stop it"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{socket.gethostname()}:{os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_json_atomically(path: Path, value) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(value, indent=1))
+    temporary.replace(path)
 
 
 @dataclass(frozen=True)
@@ -208,8 +251,15 @@ class Run:
         return tracker
 
     def execute(self) -> dict:
-        """Train to the budget (resuming if checkpoints exist); the final evaluation."""
+        """Train to the budget (resuming if checkpoints exist); the final evaluation.
+        One process at a time per results folder: a second fails at once (RunBusy)."""
         self.paths.folder.mkdir(parents=True, exist_ok=True)
+        with _exclusive(self.paths.folder / ".train.lock", self.experiment.path):
+            return self._execute()
+
+    def _execute(self) -> dict:
+        started = time.time()
+        self.paths.trained.unlink(missing_ok=True)
         (self.paths.folder / "experiment.yaml").write_text(yaml.safe_dump(self.resolved, sort_keys=False))
         checkpoints = Checkpoints(
             self.paths.checkpoints,
@@ -240,6 +290,20 @@ class Run:
             )
             tracker.log_artifact(figure, seed_index=index)
         tracker.finish()
+        _write_json_atomically(
+            self.paths.trained,
+            {
+                "experiment": str(Path(self.experiment.path).resolve()),
+                "seeds": self.seeds,
+                "env_steps": self.schedule.total_iterations * self.schedule.steps_per_iteration,
+                "final_checkpoint": str(self.paths.checkpoints / str(final_step)),
+                "final_evaluation": result,
+                "tracking_uri": self.tracking_uri,
+                "run_ids": tracker.run_ids,
+                "provenance": provenance(self.experiment.path),
+                "seconds_this_process": round(time.time() - started, 1),
+            },
+        )
         return result
 
     def _start(self, checkpoints: Checkpoints):

@@ -1,0 +1,47 @@
+"""A suite: the experiment files of `experiments/<suite>/`, read and checked together
+before any job runs (the workflow's plan, `memorax aggregate` and `memorax report`
+all list a suite's experiments from here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from memorax.experiment.errors import ExperimentError
+from memorax.experiment.spec import read_experiment
+
+
+@dataclass(frozen=True)
+class SuiteExperiment:
+    name: str
+    path: Path
+    resolved: dict  # schema defaults filled in (not yet built)
+
+    @property
+    def environment(self) -> str:
+        return self.resolved["environment"]["id"]
+
+
+class SuiteError(ValueError):
+    """A suite that cannot be planned: missing, empty, or with bad files (all listed)."""
+
+
+def read_suite(experiments: Path | str, suite: str) -> list[SuiteExperiment]:
+    """Every experiment of `experiments/<suite>/*.yaml`, in name order, each read
+    against the schema. Raises SuiteError naming every bad file's field and reason."""
+    folder = Path(experiments) / suite
+    if not folder.is_dir():
+        known = sorted(p.name for p in Path(experiments).iterdir() if p.is_dir()) if Path(experiments).is_dir() else []
+        raise SuiteError(f"{folder}: no such suite (suites in {experiments}: {', '.join(known) or 'none'})")
+    paths = sorted(folder.glob("*.yaml"))
+    if not paths:
+        raise SuiteError(f"{folder}: the suite has no experiment files (*.yaml)")
+    found, problems = [], []
+    for path in paths:
+        try:
+            found.append(SuiteExperiment(path.stem, path, read_experiment(path)))
+        except ExperimentError as error:
+            problems.extend(problem.describe(path) for problem in error.problems)
+    if problems:
+        raise SuiteError("\n".join(problems))
+    return found
