@@ -315,6 +315,7 @@ class Run:
         # The checkpoint's shapes from a trace of `init`: nothing built to be thrown away.
         target = jax.eval_shape(self._init, _seed_keys(self.seeds))
         (keys, states), metadata = checkpoints.restore(step, target)
+        print(f"{self.experiment.path}: resuming from the checkpoint at env step {step}", flush=True)
         return metadata["iteration"], keys, states, metadata["evaluations"]
 
     def _loop(self, checkpoints: Checkpoints, tracker: Tracker) -> dict:

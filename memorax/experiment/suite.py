@@ -26,9 +26,11 @@ class SuiteError(ValueError):
     """A suite that cannot be planned: missing, empty, or with bad files (all listed)."""
 
 
-def read_suite(experiments: Path | str, suite: str) -> list[SuiteExperiment]:
+def read_suite(experiments: Path | str, suite: str, build: bool = False) -> list[SuiteExperiment]:
     """Every experiment of `experiments/<suite>/*.yaml`, in name order, each read
-    against the schema. Raises SuiteError naming every bad file's field and reason."""
+    against the schema and, with `build`, built as `memorax validate` does (sizes,
+    heads, minibatches...: no training, a second or two per file). Raises SuiteError
+    naming every bad file's field and reason."""
     folder = Path(experiments) / suite
     if not folder.is_dir():
         known = sorted(p.name for p in Path(experiments).iterdir() if p.is_dir()) if Path(experiments).is_dir() else []
@@ -39,7 +41,12 @@ def read_suite(experiments: Path | str, suite: str) -> list[SuiteExperiment]:
     found, problems = [], []
     for path in paths:
         try:
-            found.append(SuiteExperiment(path.stem, path, read_experiment(path)))
+            resolved = read_experiment(path)
+            if build:
+                from memorax.experiment.builder import build_experiment
+
+                build_experiment(path, resolved)
+            found.append(SuiteExperiment(path.stem, path, resolved))
         except ExperimentError as error:
             problems.extend(problem.describe(path) for problem in error.problems)
     if problems:

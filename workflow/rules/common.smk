@@ -1,6 +1,6 @@
 # Settings and the plan: the config and every selected experiment file are checked
-# (workflow/schemas/) before any job runs; a bad file stops `snakemake -n` at once,
-# naming the file, the field and the reason.
+# (workflow/schemas/, then built as `memorax validate` does) before any job runs; a
+# bad file stops `snakemake -n` at once, naming the file, the field and the reason.
 
 from pathlib import Path
 
@@ -22,7 +22,7 @@ def _read_suites(folder, suites):
     found, problems = {}, []
     for suite in suites:
         try:
-            found[suite] = {e.name: e for e in read_suite(folder, suite)}
+            found[suite] = {e.name: e for e in read_suite(folder, suite, build=True)}
         except SuiteError as error:
             problems.append(str(error))
     if problems:
