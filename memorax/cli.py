@@ -229,10 +229,16 @@ def validate_files(paths: list[Path]) -> int:
     from rich.console import Console
 
     from memorax.experiment import ExperimentError, build_experiment
+    from memorax.experiment.suite import experiment_paths
 
     console, errors = Console(highlight=False), Console(stderr=True, highlight=False)
-    bad = 0
-    for path in paths:
+    problems: list[str] = []
+    expanded = experiment_paths(paths, problems)  # a sweep stands for its members
+    for problem in problems:
+        errors.print(f"[red]error[/red] {problem}", soft_wrap=True)
+    unreadable = len({problem.split(":")[0] for problem in problems})  # files, or sweeps, with problems
+    bad = unreadable
+    for _, path in expanded:
         try:
             build_experiment(path)
         except ExperimentError as error:
@@ -242,7 +248,7 @@ def validate_files(paths: list[Path]) -> int:
             continue
         console.print(f"[green]ok[/green] {path}", soft_wrap=True)
     if bad:
-        errors.print(f"{bad} of {len(paths)} experiment file(s) have problems", soft_wrap=True)
+        errors.print(f"{bad} of {len(expanded) + unreadable} experiment file(s) have problems", soft_wrap=True)
     return 1 if bad else 0
 
 

@@ -117,12 +117,32 @@ def test_the_workflow_trains_evaluates_aggregates_reports_and_verifies(tmp_path)
     failed = subprocess.run(verify, capture_output=True, text=True, check=False)
     assert failed.returncode == 1 and "FAIL tiny/gru" in failed.stdout and "pass tiny/mlp" in failed.stdout
 
-    browser_renders_every_figure(results / "report.html", len(figures))
+
+def test_the_report_page_renders_every_figure_in_a_real_browser(tmp_path):
+    """A report made from written results (no training: the workflow test makes the
+    real one), opened in headless Chromium (Debian's, from .ci/provision/chromium.sh):
+    every image must load."""
+    from memorax.experiment.aggregate import aggregate_suite
+    from memorax.experiment.report import report_suite
+
+    experiments = write_suite(tmp_path, {"mlp": "{type: MLP, features: [16]}", "gru": "{type: GRU, features: 16}"})
+    for name, level in (("mlp", 0.0), ("gru", 0.9)):
+        folder = tmp_path / "results" / "tiny" / name
+        folder.mkdir(parents=True)
+        torso = "MLP" if name == "mlp" else "GRU"
+        (folder / "experiment.yaml").write_text(
+            f"environment: {{id: MemoryChain-bsuite}}\nnetwork: {{torso: {{type: {torso}}}}}\n"
+        )
+        returns = [level, level + 0.05]
+        (folder / "evaluation.json").write_text(json.dumps({"seeds": [0, 1], "mean_return": returns}))
+        curve = [{"env_step": step, "mean_return": [level * step / 256] * 2} for step in (128, 256)]
+        (folder / "evaluations.json").write_text(json.dumps(curve))
+    aggregate_suite(experiments, "tiny", tmp_path / "results")
+    written = report_suite(experiments, "tiny", tmp_path / "results")
+    browser_renders_every_figure(written["page"], len(written["figures"]))
 
 
 def browser_renders_every_figure(page: Path, count: int) -> None:
-    """Open the page in headless Chromium (Debian's, installed by .ci/provision) and
-    check that every image loaded."""
     if shutil.which("chromedriver") is None:
         if os.environ.get("CI"):
             pytest.fail("chromedriver is missing: .ci/provision/chromium.sh installs it")

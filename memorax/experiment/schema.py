@@ -194,6 +194,13 @@ def experiment_schema() -> dict:
                     "keep_best": {"type": "integer", "minimum": 0, "default": 1},
                 },
             },
+            "sweep": {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": {"type": "array", "minItems": 1},
+                "description": "a grid: dotted field -> values; the file stands for one experiment per "
+                "combination, named <file>-<value>-... (see memorax.experiment.sweep)",
+            },
             "tracking": {
                 "type": "object",
                 "additionalProperties": False,

@@ -136,6 +136,12 @@ def schema_problems(document) -> list[Problem]:
 
 def parse(path: Path) -> dict:
     """The file's mapping, or an ExperimentError for an unreadable, empty or non-mapping file."""
+    if not path.exists():
+        from memorax.experiment.sweep import find_member
+
+        member = find_member(path)  # a member of a sweep in the same folder
+        if member is not None:
+            return member
     try:
         text = path.read_text()
     except OSError as error:
@@ -157,8 +163,16 @@ def parse(path: Path) -> dict:
 def read_experiment(path: Path | str) -> dict:
     """The experiment in `path`, schema-checked, with every schema default written in.
     Raises ExperimentError listing every problem."""
+    from memorax.experiment.sweep import is_sweep, members
+
     path = Path(path)
     document = parse(path)
+    if is_sweep(document):
+        names = list(members(path, document))
+        raise ExperimentError(
+            path,
+            [Problem("sweep", f"is a sweep of {len(names)} experiments; name one, e.g. {path.parent / names[0]}.yaml")],
+        )
     problems = schema_problems(document)
     if problems:
         raise ExperimentError(path, problems)

@@ -14,8 +14,9 @@ from memorax.experiment.spec import read_experiment
 @dataclass(frozen=True)
 class SuiteExperiment:
     name: str
-    path: Path
+    path: Path  # `<suite>/<name>.yaml`: for a sweep's member, a name, not a file
     resolved: dict  # schema defaults filled in (not yet built)
+    source: Path  # the file it is written in (its sweep's, for a member)
 
     @property
     def environment(self) -> str:
@@ -39,16 +40,34 @@ def read_suite(experiments: Path | str, suite: str, build: bool = False) -> list
     if not paths:
         raise SuiteError(f"{folder}: the suite has no experiment files (*.yaml)")
     found, problems = [], []
-    for path in paths:
+    for source, path in experiment_paths(paths, problems):
         try:
             resolved = read_experiment(path)
             if build:
                 from memorax.experiment.builder import build_experiment
 
                 build_experiment(path, resolved)
-            found.append(SuiteExperiment(path.stem, path, resolved))
+            found.append(SuiteExperiment(path.stem, path, resolved, source))
         except ExperimentError as error:
             problems.extend(problem.describe(path) for problem in error.problems)
     if problems:
         raise SuiteError("\n".join(problems))
+    return found
+
+
+def experiment_paths(paths: list[Path], problems: list[str]) -> list[tuple[Path, Path]]:
+    """(file, experiment path) of every experiment in `paths`: a file stands for
+    itself, a sweep for each of its members."""
+    from memorax.experiment.spec import parse
+    from memorax.experiment.sweep import is_sweep, members
+
+    found = []
+    for path in paths:
+        try:
+            document = parse(path)
+            expanded = members(path, document) if is_sweep(document) else {path.stem: None}
+        except ExperimentError as error:
+            problems.extend(problem.describe(path) for problem in error.problems)
+            continue
+        found += [(path, path.parent / f"{name}.yaml") for name in expanded]
     return found

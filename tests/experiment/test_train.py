@@ -62,12 +62,17 @@ def test_train_writes_results_runs_and_resumes_bit_identically_after_sigkill_and
 
     folder = reference_results / "suite" / "tiny"
     assert sorted(p.name for p in folder.iterdir()) == [
+        ".train.lock",
         "checkpoints",
         "curves",
         "evaluations.json",
         "experiment.yaml",
         "run.json",
+        "trained.json",
     ]
+    trained = json.loads((folder / "trained.json").read_text())
+    assert trained["env_steps"] == 8192 and trained["final_checkpoint"].endswith("checkpoints/8192")
+    assert trained["run_ids"] == json.loads((folder / "run.json").read_text())["run_ids"]
     assert sorted(p.name for p in (folder / "curves").iterdir()) == ["seed_0.png", "seed_1.png"]
     evaluations = json.loads((folder / "evaluations.json").read_text())
     assert [e["env_step"] for e in evaluations] == list(range(256, 8193, 256))

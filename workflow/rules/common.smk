@@ -44,6 +44,12 @@ wildcard_constraints:
 
 
 def experiment_file(wildcards):
+    """The file an experiment is written in (its sweep's, for a sweep member)."""
+    return str(PLAN[wildcards.suite][wildcards.name].source)
+
+
+def experiment_path(wildcards):
+    """What `memorax` is given: the file, or `<suite>/<member>.yaml` for a sweep member."""
     return str(PLAN[wildcards.suite][wildcards.name].path)
 
 

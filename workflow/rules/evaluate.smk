@@ -5,6 +5,8 @@ rule evaluate:
     input:
         experiment=experiment_file,
         trained=f"{RESULTS}/{{suite}}/{{name}}/trained.json",
+    params:
+        experiment=experiment_path,
     output:
         f"{RESULTS}/{{suite}}/{{name}}/evaluation.json",
     log:
@@ -15,5 +17,5 @@ rule evaluate:
         runtime=30,
         gpu=0,
     shell:
-        "XLA_PYTHON_CLIENT_PREALLOCATE=false memorax evaluate {input.experiment} --results {RESULTS} "
+        "XLA_PYTHON_CLIENT_PREALLOCATE=false memorax evaluate {params.experiment} --results {RESULTS} "
         "--checkpoint latest --output {output} > {log} 2>&1"

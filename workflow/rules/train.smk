@@ -7,6 +7,8 @@
 rule train:
     input:
         experiment=experiment_file,
+    params:
+        experiment=experiment_path,
     output:
         f"{RESULTS}/{{suite}}/{{name}}/trained.json",
     log:
@@ -18,5 +20,5 @@ rule train:
         gpu=0,
     shell:
         # several jobs may share a GPU: allocate as needed, not 75% up front
-        "XLA_PYTHON_CLIENT_PREALLOCATE=false memorax train {input.experiment} --results {RESULTS} "
+        "XLA_PYTHON_CLIENT_PREALLOCATE=false memorax train {params.experiment} --results {RESULTS} "
         "{TRACKING} --no-progress > {log} 2>&1"
