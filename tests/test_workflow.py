@@ -38,7 +38,7 @@ evaluation: {{interval: {interval}, episodes: 4}}
 
 def write_suite(folder: Path, torsos: dict[str, str], steps: int = 256, interval: int = 128) -> Path:
     suite = folder / "experiments" / "tiny"
-    suite.mkdir(parents=True)
+    suite.mkdir(parents=True, exist_ok=True)
     for name, torso in torsos.items():
         (suite / f"{name}.yaml").write_text(TINY.format(torso=torso, steps=steps, interval=interval))
     return folder / "experiments"
@@ -200,3 +200,15 @@ def test_a_malformed_experiment_stops_the_plan_naming_file_and_field(tmp_path):
     assert planned.returncode != 0
     assert f"{experiments / 'tiny' / 'bad.yaml'}: network.torso.features" in planned.stdout + planned.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_the_plan_runs_every_member_of_a_sweep(tmp_path):
+    experiments = write_suite(tmp_path, {})
+    (experiments / "tiny" / "gru.yaml").write_text(
+        "sweep:\n  optimizer.learning_rate: [0.001, 0.0003]\n" + TINY.format(torso="{type: GRU, features: 8}", steps=256, interval=128)
+    )
+    planned = snakemake(tmp_path, "-n", timeout=120)
+    assert planned.returncode == 0, planned.stdout[-2000:] + planned.stderr[-2000:]
+    for member in ("gru-learning_rate=0.001", "gru-learning_rate=0.0003"):
+        assert f"results/tiny/{member}/trained.json" in planned.stdout
+    assert "train            2" in planned.stdout  # Snakemake's job table
