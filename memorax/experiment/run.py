@@ -268,7 +268,8 @@ class Run:
             keep_best=self.resolved["checkpoints"]["keep_best"],
         )
         tracker = self._tracker()
-        tracker.log_start(self.resolved, {**provenance(self.experiment.path), **self.resolved["tracking"]["tags"]})
+        origin = provenance(self.experiment.path)
+        tracker.log_start(self.resolved, {**origin, **self.resolved["tracking"]["tags"]})
         try:
             result = self._loop(checkpoints, tracker)
         except BaseException as error:
@@ -300,7 +301,7 @@ class Run:
                 "final_evaluation": result,
                 "tracking_uri": self.tracking_uri,
                 "run_ids": tracker.run_ids,
-                "provenance": provenance(self.experiment.path),
+                "provenance": origin,
                 "seconds_this_process": round(time.time() - started, 1),
             },
         )

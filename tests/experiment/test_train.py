@@ -220,3 +220,16 @@ def test_evaluation_keys_are_per_seed_and_per_step_past_two_to_the_32():
     for other in (5_000_000_000 - 2**32, 5_000_000_000 + 1, 0):
         assert not np.array_equal(far, data(other))
     np.testing.assert_array_equal(far, data(5_000_000_000))
+
+
+def test_a_second_process_on_the_same_results_is_refused_before_writing(tmp_path, capsys):
+    from memorax.cli import main
+    from memorax.experiment.run import _exclusive
+
+    path = experiment_file(tmp_path, 512)
+    folder = tmp_path / "results" / "suite" / "tiny"
+    folder.mkdir(parents=True)
+    with _exclusive(folder / ".train.lock", path):  # as a still-running job of a killed workflow
+        assert main(["train", str(path), "--results", str(tmp_path / "results"), "--no-progress"]) == 4
+    assert f"another memorax train (process {os.uname().nodename}:{os.getpid()})" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == [".train.lock"]
