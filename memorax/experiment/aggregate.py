@@ -21,6 +21,7 @@ import csv
 import json
 import warnings
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +98,15 @@ def _random_state():
     return np.random.RandomState(BOOTSTRAP_SEED)
 
 
+@contextmanager
+def quiet_bootstrap():
+    """rliable hands arch a seeded RandomState, which arch has deprecated (the draws
+    stay exact and reproducible): keep that warning out of every log."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+        yield
+
+
 def interval_estimates(
     scores: Mapping[str, np.ndarray], statistic, reps: int = BOOTSTRAP_REPS
 ) -> dict[str, tuple[float, float, float]]:
@@ -104,9 +114,7 @@ def interval_estimates(
     (runs, tasks), with rliable's stratified bootstrap."""
     from rliable import library
 
-    with warnings.catch_warnings():
-        # rliable hands arch a seeded RandomState, which arch has deprecated (still exact)
-        warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+    with quiet_bootstrap():
         points, intervals = library.get_interval_estimates(
             dict(scores),
             statistic,

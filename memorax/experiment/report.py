@@ -17,6 +17,7 @@ from memorax.experiment.aggregate import (
     Comparison,
     ExperimentResult,
     _random_state,
+    quiet_bootstrap,
 )
 
 FIGURES = ("comparison", "performance_profile")
@@ -56,10 +57,11 @@ def _curve(result: ExperimentResult):
     steps = np.array([e["env_step"] for e in result.evaluations])
     scores = np.array([e["mean_return"] for e in result.evaluations]).T  # (seeds, steps)
     per_step = lambda s: np.array([metrics.aggregate_iqm(s[:, i]) for i in range(s.shape[1])])
-    points, intervals = library.get_interval_estimates(
-        {"curve": scores[:, None, :]}, lambda s: per_step(s[:, 0, :]), reps=min(BOOTSTRAP_REPS, 2000),
-        random_state=_random_state(),
-    )
+    with quiet_bootstrap():
+        points, intervals = library.get_interval_estimates(
+            {"curve": scores[:, None, :]}, lambda s: per_step(s[:, 0, :]), reps=min(BOOTSTRAP_REPS, 2000),
+            random_state=_random_state(),
+        )
     return steps, points["curve"], intervals["curve"][0], intervals["curve"][1]
 
 
@@ -129,7 +131,8 @@ def performance_profile(results: list[ExperimentResult], path: Path, comparison:
     if complete and runs:
         scores = {label: np.stack([per_env[e][:runs] for e in environments], axis=1) for label, per_env in complete.items()}
         taus = np.linspace(0.0, 1.0, 51)
-        profiles, intervals = library.create_performance_profile(scores, taus, reps=min(BOOTSTRAP_REPS, 2000))
+        with quiet_bootstrap():
+            profiles, intervals = library.create_performance_profile(scores, taus, reps=min(BOOTSTRAP_REPS, 2000))
         for label in sorted(scores):
             line = axes.plot(taus, profiles[label], label=label)[0]
             axes.fill_between(taus, intervals[label][0], intervals[label][1], color=line.get_color(), alpha=0.2)
