@@ -111,19 +111,24 @@ def interval_estimates(
     scores: Mapping[str, np.ndarray], statistic, reps: int = BOOTSTRAP_REPS
 ) -> dict[str, tuple[float, float, float]]:
     """{name: (point, low, high)} of `statistic` over runs, each score array shaped
-    (runs, tasks), with rliable's stratified bootstrap."""
+    (runs, tasks), with rliable's stratified bootstrap. Each name draws from its own
+    freshly seeded generator, so its interval depends on its scores alone, not on
+    which other experiments the suite has or their order."""
     from rliable import library
 
-    with quiet_bootstrap():
-        points, intervals = library.get_interval_estimates(
-            dict(scores),
-            statistic,
-            reps=reps,
-            confidence_interval_size=CONFIDENCE,
-            random_state=_random_state(),
-        )
-    # points: one value per statistic (here one); intervals: (2, statistics)
-    return {name: (float(np.ravel(points[name])[0]), *map(float, np.ravel(intervals[name]))) for name in scores}
+    estimates = {}
+    for name, score in scores.items():
+        with quiet_bootstrap():
+            points, intervals = library.get_interval_estimates(
+                {name: score},
+                statistic,
+                reps=reps,
+                confidence_interval_size=CONFIDENCE,
+                random_state=_random_state(),
+            )
+        # points: one value per statistic (here one); intervals: (2, statistics)
+        estimates[name] = (float(np.ravel(points[name])[0]), *map(float, np.ravel(intervals[name])))
+    return estimates
 
 
 def _iqm(scores: np.ndarray) -> np.ndarray:

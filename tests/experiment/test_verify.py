@@ -64,3 +64,14 @@ def test_missing_inputs_are_named(tmp_path):
     write(tmp_path / "run", rows([1.0], 1.0), PROVENANCE)
     with pytest.raises(FileNotFoundError, match="no reference"):
         verify(tmp_path / "nothing", tmp_path / "run" / "summary.csv", tmp_path / "run" / "provenance.json")
+
+
+def test_an_experiments_interval_does_not_depend_on_the_other_experiments():
+    import numpy as np
+
+    from memorax.experiment.aggregate import _iqm, interval_estimates
+
+    gru = np.array([[0.2], [0.5], [0.9], [0.4]])
+    alone = interval_estimates({"gru": gru}, _iqm, reps=500)
+    among = interval_estimates({"aaa": gru[::-1] * 2, "gru": gru, "zzz": gru + 1}, _iqm, reps=500)
+    assert alone["gru"] == among["gru"] and alone["gru"][1] < alone["gru"][2]
