@@ -168,28 +168,48 @@ def browser_renders_every_figure(page: Path, count: int) -> None:
 
 
 def test_an_interrupted_workflow_resumes_training_from_its_checkpoint(tmp_path):
+    """Ctrl-C (SIGINT to the terminal's process group), a plain rerun, then SIGKILL of
+    snakemake and its job at once and a rerun with --unlock and --rerun-incomplete:
+    each rerun resumes training from the last checkpoint, and the runs are continued,
+    not duplicated."""
     write_suite(tmp_path, {"gru": "{type: GRU, features: 16}"}, steps=8192, interval=512)
     checkpoints = tmp_path / "results" / "tiny" / "gru" / "checkpoints"
-    running = snakemake(tmp_path, background=True)
-    deadline = time.monotonic() + 300
-    while not any(p.name.isdigit() and int(p.name) >= 1024 for p in checkpoints.glob("*")):
-        assert running.poll() is None and time.monotonic() < deadline, running.stdout.read() if running.poll() else "timeout"
-        time.sleep(0.5)
-    os.killpg(running.pid, signal.SIGKILL)  # snakemake and its job, at once
-    running.wait()
-    saved = max(int(p.name) for p in checkpoints.glob("*") if p.name.isdigit())
+    log = tmp_path / "results" / "logs" / "tiny" / "gru" / "train.log"
+    client = MlflowClient(f"sqlite:///{tmp_path / 'results' / 'mlflow.db'}")
+
+    def saved() -> int:
+        return max((int(p.name) for p in checkpoints.glob("*") if p.name.isdigit()), default=0)
+
+    def interrupt(signum: int, after_step: int) -> tuple[int, str]:
+        running = snakemake(tmp_path, background=True)
+        deadline = time.monotonic() + 300
+        while saved() < after_step:
+            assert running.poll() is None and time.monotonic() < deadline, running.stdout.read() if running.poll() else "timeout"
+            time.sleep(0.5)
+        os.killpg(running.pid, signum)
+        output = running.communicate(timeout=120)[0]
+        return running.returncode, output
+
+    def runs():
+        (experiment,) = [e for e in client.search_experiments() if e.name == "tiny/gru"]
+        return client.search_runs([experiment.experiment_id])
+
+    returncode, output = interrupt(signal.SIGINT, after_step=1024)
+    assert returncode != 0, output[-3000:]
+    assert {r.info.status for r in runs()} == {"KILLED"}, output[-3000:]  # marked, not left RUNNING
+    first = saved()
+
+    returncode, output = interrupt(signal.SIGKILL, after_step=first + 512)  # no --unlock needed after Ctrl-C
+    assert int(log.read_text().split("resuming from the checkpoint at env step ")[1].split()[0]) >= first, output[-3000:]
+    second = saved()
 
     unlocked = snakemake(tmp_path, "--unlock")
     assert unlocked.returncode == 0, unlocked.stderr[-2000:]
     resumed = snakemake(tmp_path, "--rerun-incomplete")
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    log = (tmp_path / "results" / "logs" / "tiny" / "gru" / "train.log").read_text()
-    step = int(log.split("resuming from the checkpoint at env step ")[1].split()[0])
-    assert step >= saved  # resumed, not started over (a later checkpoint may have landed)
-    client = MlflowClient(f"sqlite:///{tmp_path / 'results' / 'mlflow.db'}")
-    (experiment,) = [e for e in client.search_experiments() if e.name == "tiny/gru"]
-    runs = client.search_runs([experiment.experiment_id])
-    assert len(runs) == 3 and {r.info.status for r in runs} == {"FINISHED"}  # continued, no duplicates
+    step = int(log.read_text().split("resuming from the checkpoint at env step ")[1].split()[0])
+    assert step >= second  # resumed, not started over (a later checkpoint may have landed)
+    assert len(runs()) == 3 and {r.info.status for r in runs()} == {"FINISHED"}  # continued, no duplicates
     assert (tmp_path / "results" / "tiny" / "report.html").is_file()
 
 

@@ -1,5 +1,5 @@
 """A suite's results as one table: per experiment the IQM and the mean of the final
-evaluation return over seeds with 95% stratified-bootstrap intervals (rliable), the
+evaluation return over seeds with 95% bootstrap intervals (`statistics`), the
 per-seed rows, and each experiment's probability of improvement over its baseline.
 
 Reads only the results folder (`<suite>/<name>/experiment.yaml` and
@@ -19,22 +19,17 @@ from __future__ import annotations
 
 import csv
 import json
-import warnings
 from collections.abc import Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from memorax.experiment import statistics
+
 COLUMNS = ("row", "experiment", "environment", "against", "seed", "value", "ci_low", "ci_high")
 BOOTSTRAP_REPS = 10_000
-# The probability of improvement runs a Mann-Whitney U test per resample (about a
-# millisecond each): fewer resamples, as rliable's own examples use for it.
-IMPROVEMENT_REPS = 2_000
-BOOTSTRAP_SEED = 0
-CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
@@ -94,55 +89,6 @@ def read_results(suite_folder: Path, names: list[str]) -> list[ExperimentResult]
     return results
 
 
-def _random_state():
-    return np.random.RandomState(BOOTSTRAP_SEED)
-
-
-@contextmanager
-def quiet_bootstrap():
-    """rliable hands arch a seeded RandomState, which arch has deprecated (the draws
-    stay exact and reproducible): keep that warning out of every log."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
-        yield
-
-
-def interval_estimates(
-    scores: Mapping[str, np.ndarray], statistic, reps: int = BOOTSTRAP_REPS
-) -> dict[str, tuple[float, float, float]]:
-    """{name: (point, low, high)} of `statistic` over runs, each score array shaped
-    (runs, tasks), with rliable's stratified bootstrap. Each name draws from its own
-    freshly seeded generator, so its interval depends on its scores alone, not on
-    which other experiments the suite has or their order."""
-    from rliable import library
-
-    estimates = {}
-    for name, score in scores.items():
-        with quiet_bootstrap():
-            points, intervals = library.get_interval_estimates(
-                {name: score},
-                statistic,
-                reps=reps,
-                confidence_interval_size=CONFIDENCE,
-                random_state=_random_state(),
-            )
-        # points: one value per statistic (here one); intervals: (2, statistics)
-        estimates[name] = (float(np.ravel(points[name])[0]), *map(float, np.ravel(intervals[name])))
-    return estimates
-
-
-def _iqm(scores: np.ndarray) -> np.ndarray:
-    from rliable import metrics
-
-    return np.array([metrics.aggregate_iqm(scores)])
-
-
-def _mean(scores: np.ndarray) -> np.ndarray:
-    from rliable import metrics
-
-    return np.array([metrics.aggregate_mean(scores)])
-
-
 def baselines(results: list[ExperimentResult], comparison: Comparison) -> dict[str, str]:
     """{experiment: its baseline experiment} within each environment."""
     by_environment: dict[str, str] = {}
@@ -156,30 +102,25 @@ def baselines(results: list[ExperimentResult], comparison: Comparison) -> dict[s
     }
 
 
+def _estimate(row: str, result: ExperimentResult, point, low, high) -> dict:
+    return {"row": row, "experiment": result.name, "environment": result.environment, "value": float(point), "ci_low": float(low), "ci_high": float(high)}
+
+
 def summary_rows(results: list[ExperimentResult], comparison: Comparison = DEFAULT_COMPARISON) -> list[dict]:
     """The rows of `summary.csv` (see the module's docstring)."""
-    from rliable import metrics
-
     rows = []
     for result in results:
         for seed, value in zip(result.seeds, result.returns):
             rows.append({"row": "seed", "experiment": result.name, "environment": result.environment, "seed": seed, "value": float(value)})
-    scores = {r.name: r.returns[:, None] for r in results}
-    environment = {r.name: r.environment for r in results}
-    for statistic, function in (("iqm", _iqm), ("mean", _mean)):
-        for name, (point, low, high) in interval_estimates(scores, function).items():
-            rows.append({"row": statistic, "experiment": name, "environment": environment[name], "value": point, "ci_low": low, "ci_high": high})
-    pairs = baselines(results, comparison)
-    if pairs:
-        paired = {f"{name},{base}": (scores[name], scores[base]) for name, base in pairs.items()}
-        estimates = interval_estimates(
-            paired, lambda x, y: np.array([metrics.probability_of_improvement(x, y)]), reps=IMPROVEMENT_REPS
-        )
-        for name, base in pairs.items():
-            point, low, high = estimates[f"{name},{base}"]
-            rows.append(
-                {"row": "probability_of_improvement", "experiment": name, "environment": environment[name], "against": base, "value": point, "ci_low": low, "ci_high": high}
-            )
+    for statistic in ("iqm", "mean"):
+        for result in results:
+            point, (low, high) = statistics.interval([result.returns], getattr(statistics, statistic), BOOTSTRAP_REPS)
+            rows.append(_estimate(statistic, result, point, low, high))
+    by_name = {r.name: r for r in results}
+    for name, base in baselines(results, comparison).items():
+        samples = [by_name[name].returns, by_name[base].returns]
+        point, (low, high) = statistics.interval(samples, statistics.probability_of_improvement, BOOTSTRAP_REPS)
+        rows.append({**_estimate("probability_of_improvement", by_name[name], point, low, high), "against": base})
     return [{column: row.get(column, "") for column in COLUMNS} for row in rows]
 
 

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from memorax.experiment import statistics
 from memorax.experiment.aggregate import (
     BOOTSTRAP_REPS,
     DEFAULT_COMPARISON,
     Comparison,
     ExperimentResult,
-    _random_state,
-    quiet_bootstrap,
 )
 
 FIGURES = ("comparison", "performance_profile")
@@ -50,19 +49,12 @@ def _file_name(environment: str) -> str:
 
 def _curve(result: ExperimentResult):
     """(env steps, IQM per step, low, high) over seeds of the scheduled evaluations."""
-    from rliable import library, metrics
-
     if not result.evaluations:
         return None
     steps = np.array([e["env_step"] for e in result.evaluations])
-    scores = np.array([e["mean_return"] for e in result.evaluations]).T  # (seeds, steps)
-    per_step = lambda s: np.array([metrics.aggregate_iqm(s[:, i]) for i in range(s.shape[1])])
-    with quiet_bootstrap():
-        points, intervals = library.get_interval_estimates(
-            {"curve": scores[:, None, :]}, lambda s: per_step(s[:, 0, :]), reps=min(BOOTSTRAP_REPS, 2000),
-            random_state=_random_state(),
-        )
-    return steps, points["curve"], intervals["curve"][0], intervals["curve"][1]
+    scores = np.array([e["mean_return"] for e in result.evaluations])  # (steps, seeds): a seed's curve resampled whole
+    points, (low, high) = statistics.interval([scores], statistics.iqm, BOOTSTRAP_REPS)
+    return steps, points, low, high
 
 
 def learning_curves(results: list[ExperimentResult], folder: Path, comparison: Comparison) -> list[Path]:
@@ -111,8 +103,6 @@ def performance_profile(results: list[ExperimentResult], path: Path, comparison:
     """The fraction of runs scoring above tau, per value of the comparison field
     (e.g. per torso) over all environments where each has an experiment. Returns are
     min-max normalised within each environment over the suite's runs."""
-    from rliable import library
-
     pyplot = _pyplot()
     groups = _by_environment(results)
     bounds = {
@@ -126,16 +116,15 @@ def performance_profile(results: list[ExperimentResult], path: Path, comparison:
             normalised[label][environment] = (result.returns - low) / (high - low) if high > low else np.ones_like(result.returns)
     environments = sorted(groups)
     complete = {label: per_env for label, per_env in normalised.items() if set(per_env) == set(environments)}
-    runs = min((len(s) for per_env in complete.values() for s in per_env.values()), default=0)
     figure, axes = pyplot.subplots(figsize=(6.5, 4), layout="constrained")
-    if complete and runs:
-        scores = {label: np.stack([per_env[e][:runs] for e in environments], axis=1) for label, per_env in complete.items()}
+    if complete:
         taus = np.linspace(0.0, 1.0, 51)
-        with quiet_bootstrap():
-            profiles, intervals = library.create_performance_profile(scores, taus, reps=min(BOOTSTRAP_REPS, 2000))
-        for label in sorted(scores):
-            line = axes.plot(taus, profiles[label], label=label)[0]
-            axes.fill_between(taus, intervals[label][0], intervals[label][1], color=line.get_color(), alpha=0.2)
+        profile_of = lambda *tasks, axis: statistics.score_distribution(tasks, taus, axis)
+        for label in sorted(complete):
+            tasks = [complete[label][e] for e in environments]  # resampled within each environment
+            profile, interval = statistics.interval(tasks, profile_of, BOOTSTRAP_REPS)
+            line = axes.plot(taus, profile, label=label)[0]
+            axes.fill_between(taus, interval[0], interval[1], color=line.get_color(), alpha=0.2)
         axes.legend(fontsize=8)
     axes.set(
         xlabel="normalised return τ (min-max within each environment)",

@@ -66,12 +66,22 @@ def test_missing_inputs_are_named(tmp_path):
         verify(tmp_path / "nothing", tmp_path / "run" / "summary.csv", tmp_path / "run" / "provenance.json")
 
 
-def test_an_experiments_interval_does_not_depend_on_the_other_experiments():
+def test_the_quick_reference_is_the_aggregate_of_its_own_seed_rows(tmp_path):
+    """The shipped table is what `memorax aggregate` computes from its per-seed
+    returns: a reproduction with the same returns gets the same table, byte for byte."""
+    from pathlib import Path
+
     import numpy as np
+    import yaml
 
-    from memorax.experiment.aggregate import _iqm, interval_estimates
+    from memorax.experiment.aggregate import ExperimentResult, summary_rows
 
-    gru = np.array([[0.2], [0.5], [0.9], [0.4]])
-    alone = interval_estimates({"gru": gru}, _iqm, reps=500)
-    among = interval_estimates({"aaa": gru[::-1] * 2, "gru": gru, "zzz": gru + 1}, _iqm, reps=500)
-    assert alone["gru"] == among["gru"] and alone["gru"][1] < alone["gru"][2]
+    quick = Path(__file__).resolve().parents[2] / "experiments" / "quick"
+    reference = read_summary(quick / "reference" / "summary.csv")
+    results = []
+    for name in sorted({row["experiment"] for row in reference}):
+        seeds = [row for row in reference if row["row"] == "seed" and row["experiment"] == name]
+        resolved = yaml.safe_load((quick / f"{name}.yaml").read_text())
+        results.append(ExperimentResult(name, resolved, [r["seed"] for r in seeds], np.array([r["value"] for r in seeds]), []))
+    again = write_summary(summary_rows(results), tmp_path / "summary.csv")
+    assert again.read_bytes() == (quick / "reference" / "summary.csv").read_bytes()
