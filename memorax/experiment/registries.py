@@ -32,8 +32,8 @@ ALGORITHMS = {
 
 
 def _rnn(cell_class):
-    def make(features: int, hoist_inputs: bool = False):
-        return RNN(cell_class, features=features, hoist_inputs=hoist_inputs)
+    def make(features: int, step_by_step: bool = False):
+        return RNN(cell_class, features=features, step_by_step=step_by_step)
 
     return make
 

@@ -83,7 +83,7 @@ def test_resolved_experiment_writes_out_every_default(tmp_path):
     assert resolved["algorithm"]["config"] == {**PPOConfig().__dict__, "num_envs": 4}
     assert resolved["seeds"] == experiment.seeds == [0, 1, 2]
     assert resolved["optimizer"] == {"name": "adam", "learning_rate": 1e-3, "kwargs": {}, "max_grad_norm": None}
-    assert resolved["network"]["torso"] == {"type": "GRU", "features": 8, "hoist_inputs": False}
+    assert resolved["network"]["torso"] == {"type": "GRU", "features": 8, "step_by_step": False}
     assert resolved["network"]["heads"] == {"actor": {"type": "Categorical"}, "critic": {"type": "VNetwork"}}
     assert resolved["network"]["feature_extractor"]["observation"]["features"] == [64]
     assert resolved["evaluation"] == {"interval": None, "episodes": 16}

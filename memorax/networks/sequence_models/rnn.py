@@ -5,12 +5,11 @@ from __future__ import annotations
 import inspect
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks.module import BuildContext, BuildError, positive_int
 from memorax.networks.sequence_models.base import SequenceModel, reset_carry, time_major
-from memorax.networks.sequence_models.rnn_fused import fused_cell
+from memorax.networks.sequence_models.recurrence import cell_sequence
 
 
 def redraw_parameters(cell: nnx.Module, rngs: nnx.Rngs) -> None:
@@ -51,34 +50,34 @@ def redraw_parameters(cell: nnx.Module, rngs: nnx.Rngs) -> None:
     nnx.update(cell, new_state)
 
 
-def scan_cell(cell: nnx.Module, inputs, episode_start, carry, start_carry, *, hoist: bool = True):
+def scan_cell(cell: nnx.Module, inputs, episode_start, carry, start_carry, *, step_by_step: bool = False):
     """Scan `cell` over (batch, time, in) `inputs`, the carry reset to `start_carry` at
     episode starts; returns (carry, (batch, time, hidden) outputs).
 
-    For the flax cells known to `rnn_fused` (and `hoist=True`) the input projection of
-    every step is computed in one matmul before the scan and the scan does only the
-    recurrent part, which is much faster on CPU; other cells run their own `__call__`
-    at each step (the generic path, also the reference the hoisted one is tested against).
+    flax's GRU and LSTM cells (as configured by default) run as a whole-sequence
+    recurrence with hand-written gradients (`recurrence`), which does the same
+    arithmetic in far fewer operations per step; any other cell, or `step_by_step=True`,
+    runs the cell's own `__call__` at each step under autodiff (the reference the
+    recurrence is tested against). A single step (acting) calls the cell once, with no
+    loop. `start_carry` is the cell's constant initial carry: no gradient flows into it.
     """
-    fused = fused_cell(cell) if hoist else None
     xs, episode_start = time_major((inputs, episode_start))
-    if fused is None:
-        cell_step = cell
-    else:
-        # One (time, batch, hidden) array per gate: see rnn_fused on why not one array.
-        xs = tuple(jnp.split(fused.input_projection(cell, xs), fused.num_gates, axis=-1))
-        cell_step = lambda carry, x: fused.recurrent_step(cell, carry, x)
+    start_carry = jax.lax.stop_gradient(start_carry)
+    if xs.shape[0] == 1:  # acting: one step, no loop around it
+        carry, output = cell(reset_carry(carry, start_carry, episode_start[0]), xs[0])
+        return carry, output[:, None]
+    sequence = None if step_by_step else cell_sequence(cell)
+    if sequence is not None:
+        carry, outputs = sequence(cell, xs, episode_start, carry, start_carry)
+        return carry, time_major(outputs)
 
     def step(carry, step_inputs):
         x, starts = step_inputs
         carry = reset_carry(carry, start_carry, starts)
-        return cell_step(carry, x)
+        return cell(carry, x)
 
     carry, outputs = jax.lax.scan(step, carry, (xs, episode_start))
     return carry, time_major(outputs)
-
-
-HOIST_INPUTS = False  # RNN's default for `hoist_inputs`: see its docstring
 
 
 class RNN(SequenceModel):
@@ -92,19 +91,18 @@ class RNN(SequenceModel):
     width, `RNN(nnx.GRUCell, features=64)`: the cell is then made when the network is
     initialised, for the width it receives (what experiment files use).
 
-    `hoist_inputs=True` computes the input projections of the known flax cells for all
-    steps before the scan (`scan_cell`, `rnn_fused`); same results to float rounding.
-    Off by default: on the 2-core CPU machines this project runs on it measured no faster,
-    and slower for larger batches or hidden sizes (the per-step work is dominated by XLA's
-    per-op overhead, not by the small input matmuls, and the hoisted projection is a
-    memory-bound (time, batch, k*hidden) array instead of cache-resident per-step blocks).
+    flax's GRUCell, LSTMCell and OptimizedLSTMCell with their default activations run
+    as a whole-sequence recurrence with hand-written gradients (`recurrence`): the same
+    parameters, outputs and gradients to float rounding, in a fraction of the time.
+    `step_by_step=True` runs the cell's own `__call__` at each step instead (any other
+    cell always does), e.g. to time the two or to check a cell's equations.
     """
 
     def __init__(
         self,
         cell: nnx.Module | type[nnx.Module],
         reinitialize: bool = True,
-        hoist_inputs: bool = HOIST_INPUTS,
+        step_by_step: bool = False,
         features: int | None = None,
     ):
         self.cell_type = None
@@ -114,7 +112,7 @@ class RNN(SequenceModel):
                 raise TypeError(f"RNN: {cell.__name__} is not an nnx RNN cell class such as nnx.GRUCell.")
             self.cell_type, self.features = cell, positive_int(features, "RNN", "features")
             self.cell = nnx.data(None)  # made in _build, for the width the torso receives
-            self.reinitialize, self.hoist_inputs = False, hoist_inputs
+            self.reinitialize, self.step_by_step = False, step_by_step
             return
         if features is not None:
             raise TypeError("RNN: features= goes with a cell class (RNN(nnx.GRUCell, features=64)), not a built cell.")
@@ -126,7 +124,7 @@ class RNN(SequenceModel):
             )
         self.cell = cell
         self.reinitialize = reinitialize
-        self.hoist_inputs = hoist_inputs
+        self.step_by_step = step_by_step
 
     def describe(self) -> str:
         return f"RNN({(self.cell_type or type(self.cell)).__name__})"
@@ -153,4 +151,4 @@ class RNN(SequenceModel):
         """inputs (batch, time, in_features) -> (carry, (batch, time, hidden_features))."""
         self.check_input(inputs, leading_axes=2)
         start_carry = self.initialize_carry(inputs.shape[0])
-        return scan_cell(self.cell, inputs, episode_start, carry, start_carry, hoist=self.hoist_inputs)
+        return scan_cell(self.cell, inputs, episode_start, carry, start_carry, step_by_step=self.step_by_step)
