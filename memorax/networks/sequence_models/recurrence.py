@@ -34,7 +34,8 @@ import jax.numpy as jnp
 
 
 def _previous(first, states, starts, start):
-    """The carry each step starts from: the previous step's, or `start` at starts."""
+    """The carry each step starts from, for all steps at once: the previous step's,
+    or `start` at starts."""
     shifted = jnp.concatenate([first[None], states[:-1]], axis=0)
     return jnp.where(starts[..., None], start, shifted)
 
@@ -64,10 +65,20 @@ def _gru_gates(projected, hidden_projection):
     return r, z, n, h_n
 
 
+def _previous_cotangents(cotangents):
+    """cotangents[t - 1] at step t (none before the first): the backward loop adds the
+    next step's output cotangent to the carry it hands on, in the same fusion."""
+    return jnp.concatenate([jnp.zeros_like(cotangents[:1]), cotangents[:-1]], axis=0)
+
+
+def _reset(starts, start, carry):
+    return jnp.where(starts[:, None], start, carry)
+
+
 def _gru_forward(projected, w_h, b_h, h0, starts, start):
     def step(h, inputs):
         x_t, s_t = inputs
-        h = jnp.where(s_t[:, None], start, h)
+        h = _reset(s_t, start, h)
         _, z, n, _ = _gru_gates(x_t, h @ w_h + b_h)
         h = (1.0 - z) * n + z * h
         return h, h
@@ -101,14 +112,14 @@ def _gru_bwd(residuals, d_hs):
     k_hidden = jnp.stack([k_r, k_z, k_n * r], axis=-2)  # to the hidden projection: (time, batch, 3, hidden)
     w_t = w_h.T
 
-    def step(d_h, inputs):
-        d_out, k_t, z_t, s_t = inputs
-        d_h = d_h + d_out  # this step's total cotangent
+    def step(d_h, inputs):  # d_h: this step's total cotangent
+        d_out_before, k_t, z_t, s_t = inputs
         d_gates = (d_h[:, None, :] * k_t).reshape(d_h.shape[0], -1)  # broadcast, not concatenate: one fusion
-        d_previous = d_h * z_t + d_gates @ w_t
-        return jnp.where(s_t[:, None], 0.0, d_previous), d_h
+        d_previous = jnp.where(s_t[:, None], 0.0, d_h * z_t + d_gates @ w_t)
+        return d_previous + d_out_before, d_h
 
-    d_h0, d_step = jax.lax.scan(step, jnp.zeros_like(h0), (d_hs, k_hidden, z, starts), reverse=True)
+    inputs = (_previous_cotangents(d_hs), k_hidden, z, starts)
+    d_h0, d_step = jax.lax.scan(step, d_hs[-1], inputs, reverse=True)
     d_hidden = (d_step[..., None, :] * k_hidden).reshape(*d_step.shape[:-1], -1)
     d_projected = (d_step * k_r, d_step * k_z, d_step * k_n)
     return (
@@ -144,8 +155,7 @@ def _lstm_forward(projected, w_h, b_h, carry0, starts, start):
     def step(carry, inputs):
         x_t, s_t = inputs
         c, h = carry
-        c = jnp.where(s_t[:, None], c_start, c)
-        h = jnp.where(s_t[:, None], h_start, h)
+        c, h = _reset(s_t, c_start, c), _reset(s_t, h_start, h)
         i, f, g, o = _lstm_gates(x_t, h @ w_h + b_h)
         c = f * c + i * g
         h = o * jnp.tanh(c)
@@ -181,22 +191,17 @@ def _lstm_bwd(residuals, cotangents):
     k_hidden = jnp.stack([jnp.zeros_like(i), jnp.zeros_like(f), jnp.zeros_like(g), tanh_c * o * (1.0 - o)], axis=-2)
     w_t = w_h.T
 
-    def step(carry, inputs):
+    def step(carry, inputs):  # carry: this step's cotangents from later steps and its outputs
         d_c, d_h = carry
-        d_c_out, d_h_out, k_c_t, k_cell_t, k_hidden_t, f_t, s_t = inputs
-        d_h = d_h + d_h_out
-        d_c = d_c + d_c_out + d_h * k_c_t  # the cell state's total cotangent at this step
+        d_c_before, d_h_before, k_c_t, k_cell_t, k_hidden_t, f_t, s_t = inputs
+        d_c = d_c + d_h * k_c_t  # the cell state's total cotangent at this step
         d_pre = (d_c[:, None, :] * k_cell_t + d_h[:, None, :] * k_hidden_t).reshape(d_c.shape[0], -1)
-        d_c_previous = jnp.where(s_t[:, None], 0.0, d_c * f_t)
-        d_h_previous = jnp.where(s_t[:, None], 0.0, d_pre @ w_t)
+        d_c_previous = jnp.where(s_t[:, None], 0.0, d_c * f_t) + d_c_before
+        d_h_previous = jnp.where(s_t[:, None], 0.0, d_pre @ w_t) + d_h_before
         return (d_c_previous, d_h_previous), d_pre
 
-    (d_c0, d_h0), d_pre = jax.lax.scan(
-        step,
-        (jnp.zeros_like(c0), jnp.zeros_like(h0)),
-        (d_cs, d_hs, k_c, k_cell, k_hidden, f, starts),
-        reverse=True,
-    )
+    inputs = (_previous_cotangents(d_cs), _previous_cotangents(d_hs), k_c, k_cell, k_hidden, f, starts)
+    (d_c0, d_h0), d_pre = jax.lax.scan(step, (d_cs[-1], d_hs[-1]), inputs, reverse=True)
     return (
         tuple(jnp.split(d_pre, 4, axis=-1)),
         _outer_over_steps(h_previous, d_pre),
