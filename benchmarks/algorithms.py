@@ -40,12 +40,16 @@ WIDTH = 64
 TORSOS = {
     "MLP(64,64)": lambda: MLP(features=(WIDTH,)),
     "GRU(64)": lambda: RNN(nnx.GRUCell(WIDTH, WIDTH, rngs=nnx.Rngs(0))),
-    "GRU(64), step by step": lambda: RNN(nnx.GRUCell(WIDTH, WIDTH, rngs=nnx.Rngs(0)), step_by_step=True),
     "LSTM(64)": lambda: RNN(nnx.LSTMCell(WIDTH, WIDTH, rngs=nnx.Rngs(0))),
-    "LSTM(64), step by step": lambda: RNN(nnx.LSTMCell(WIDTH, WIDTH, rngs=nnx.Rngs(0)), step_by_step=True),
     "S5": lambda: sm.S5(hidden_dim=WIDTH, state_dim=WIDTH, parallel=False),
     "Mamba": lambda: sm.Mamba(hidden_dim=WIDTH, parallel=False),
     "SelfAttention": lambda: sm.SelfAttention(num_heads=4, head_dim=16, context_length=64),
+}
+# The recurrent torsos whose cells also run step by step (the cell's own __call__ under
+# autodiff, `RNN(..., step_by_step=True)`): each is timed against that form.
+STEP_BY_STEP = {
+    "GRU(64)": lambda: RNN(nnx.GRUCell(WIDTH, WIDTH, rngs=nnx.Rngs(0)), step_by_step=True),
+    "LSTM(64)": lambda: RNN(nnx.LSTMCell(WIDTH, WIDTH, rngs=nnx.Rngs(0)), step_by_step=True),
 }
 # Variants of the setting, timed like the torsos: the recurrent update replays whole
 # rollouts (128 sequential steps per minibatch) by default; shorter sequences from the
@@ -57,10 +61,10 @@ def network(torso, head) -> Network:
     return Network(FeatureExtractor(observation_extractor=MLP(features=(WIDTH,))), SequenceModelWrapper(torso()), head)
 
 
-def ppo_agent(name: str) -> PPO:
+def ppo_agent(name: str, step_by_step: bool = False) -> PPO:
     env, env_params = make(ENV_ID)
     torso_name, overrides = VARIANTS.get(name, (name, {}))
-    torso = TORSOS[torso_name]
+    torso = STEP_BY_STEP[torso_name] if step_by_step else TORSOS[torso_name]
     optimizer = optax.adam(2.5e-4)
     actor = network(torso, Categorical(env.action_space(env_params).n))
     cfg = dataclasses.replace(CONFIG, **overrides)
@@ -110,8 +114,8 @@ class Ceiling:
 class PPORun:
     """One torso's compiled `iterations` training iterations, ready to time."""
 
-    def __init__(self, name: str, iterations: int):
-        agent = ppo_agent(name)
+    def __init__(self, name: str, iterations: int, step_by_step: bool = False):
+        agent = ppo_agent(name, step_by_step)
         key, state = agent.init(jax.random.key(0))
         start = time.perf_counter()
         compiled = agent._train.lower(key, state, iterations).compile()
@@ -124,19 +128,22 @@ class PPORun:
         return timed(self.run)
 
 
-def measure_torso(name: str, run: PPORun, repeats: int, ceiling: Ceiling, mlp: PPORun) -> dict:
-    """Each timing alternates with the ceiling's and PPO-MLP's, so both ratios compare
-    runs made under the same machine load."""
-    own, theirs, reference = [], [], []
+def measure_torso(name: str, run: PPORun, repeats: int, ceiling: Ceiling, mlp: PPORun, step_by_step: PPORun | None) -> dict:
+    """Each timing alternates with the ceiling's, PPO-MLP's and (for flax's GRU and
+    LSTM cells) the same torso run step by step, so every ratio compares runs made
+    under the same machine load."""
+    runs = {"own": run, "ceiling": ceiling, "mlp": mlp, **({"step_by_step": step_by_step} if step_by_step else {})}
+    seconds = {key: [] for key in runs}
     for _ in range(repeats):
-        own.append(run.seconds())
-        theirs.append(ceiling.seconds())
-        reference.append(mlp.seconds())
-    ppo_rate = run.env_steps / statistics.median(own)
-    ceiling_rate = ceiling.env_steps / statistics.median(theirs)
-    mlp_rate = mlp.env_steps / statistics.median(reference)
-    return {"torso": name, "compile": run.compile_seconds, "steps_per_second": ppo_rate,
-            "ceiling": ceiling_rate, "of_ceiling": ppo_rate / ceiling_rate, "of_mlp": ppo_rate / mlp_rate}
+        for key, timed_run in runs.items():
+            seconds[key].append(timed_run.seconds())
+    rate = {key: runs[key].env_steps / statistics.median(seconds[key]) for key in runs}
+    row = {"torso": name, "compile": run.compile_seconds, "steps_per_second": rate["own"], "ceiling": rate["ceiling"],
+           "of_ceiling": rate["own"] / rate["ceiling"], "of_mlp": rate["own"] / rate["mlp"]}
+    if step_by_step:
+        row.update(step_by_step=rate["step_by_step"], speed_up=rate["own"] / rate["step_by_step"],
+                   compile_step_by_step=step_by_step.compile_seconds)
+    return row
 
 
 def measure_seeds(num_seeds: int, iterations: int, repeats: int, method: str = "train") -> dict:
@@ -173,16 +180,21 @@ def report(torso_rows, seed_rows, iterations: int) -> str:
         f"{platform.processor() or platform.machine()}, {jax.device_count()} {jax.default_backend()} device(s), "
         f"2 shared cores. `python benchmarks/algorithms.py --write`, {time.strftime('%Y-%m-%d')}."),
         "",
-        "| torso | env steps/s | of the random-action ceiling | of PPO-MLP | compile (s) |",
-        "|---|---:|---:|---:|---:|",
+        "| torso | env steps/s | of the ceiling | of PPO-MLP | compile (s) | step by step: env steps/s | compile (s) | speed-up |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in torso_rows:
-        lines.append(f"| {row['torso']} | {row['steps_per_second']:,.0f} | {row['of_ceiling']:.1%} | "
-                     f"{row['of_mlp']:.3f} | {row['compile']:.1f} |")
+        step = (f"{row['step_by_step']:,.0f} | {row['compile_step_by_step']:.1f} | **{row['speed_up']:.2f}x**"
+                if "step_by_step" in row else "- | - | -")
+        lines.append(f"| {row['torso']} | {row['steps_per_second']:,.0f} | {row['of_ceiling']:.2%} | "
+                     f"{row['of_mlp']:.3f} | {row['compile']:.1f} | {step} |")
     lines += [
         "",
-        (f"Ceiling (random actions, same 8 envs): {mlp['ceiling']:,.0f} env steps/s in the MLP row's run. "
-        "Targets: PPO-MLP >= 10% of the ceiling; PPO-GRU >= 0.125 of PPO-MLP."),
+        (f"Ceiling: gymnax's own {ENV_ID} stepped with random actions as a plain vmap over the same "
+        f"{CONFIG.num_envs} envs and a scan over time (no memorax loop or statistics): "
+        f"{mlp['ceiling']:,.0f} env steps/s in the MLP row's run. Step by step: the same torso with "
+        "`RNN(..., step_by_step=True)`, the cell's own `__call__` at every step under autodiff "
+        "(the computation before issue 14), timed in alternation with the row's own."),
         "",
         (f"PPO-MLP seeds, {iterations} iterations each; `train` acts and learns, `warmup` only acts "
         "(random actions, the network still run for its carry):"),
@@ -211,7 +223,8 @@ def main():
     torso_rows = []
     for name in torsos:
         run = mlp if name == "MLP(64,64)" else PPORun(name, args.iterations)
-        torso_rows.append(measure_torso(name, run, args.repeats, ceiling, mlp))
+        step_by_step = PPORun(name, args.iterations, step_by_step=True) if name in STEP_BY_STEP else None
+        torso_rows.append(measure_torso(name, run, args.repeats, ceiling, mlp, step_by_step))
         print(torso_rows[-1], flush=True)
     seed_rows = []
     for method in ("train", "warmup"):

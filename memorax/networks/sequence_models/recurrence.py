@@ -76,15 +76,20 @@ def _reset(starts, start, carry):
 
 
 def _gru_forward(projected, w_h, b_h, h0, starts, start):
+    """The hidden states, and each step's hidden projection (kept for the backward
+    pass: storing it costs less than a second (time * batch, hidden) x (hidden,
+    3 * hidden) matmul)."""
+
     def step(h, inputs):
         x_t, s_t = inputs
         h = _reset(s_t, start, h)
-        _, z, n, _ = _gru_gates(x_t, h @ w_h + b_h)
+        hidden_projection = h @ w_h + b_h
+        _, z, n, _ = _gru_gates(x_t, hidden_projection)
         h = (1.0 - z) * n + z * h
-        return h, h
+        return h, (h, hidden_projection)
 
-    _, hs = jax.lax.scan(step, h0, (projected, starts))
-    return hs
+    _, (hs, hidden_projections) = jax.lax.scan(step, h0, (projected, starts))
+    return hs, hidden_projections
 
 
 @jax.custom_vjp
@@ -93,18 +98,18 @@ def gru_sequence(projected, w_h, b_h, h0, starts, start):
     (time, batch, hidden) input terms `x_t @ W_i + b_i` (r, z, n); `w_h` (hidden,
     3*hidden) and `b_h` (3*hidden,): the hidden projection; `h0` the carry before the
     first step."""
-    return _gru_forward(projected, w_h, b_h, h0, starts, start)
+    return _gru_forward(projected, w_h, b_h, h0, starts, start)[0]
 
 
 def _gru_fwd(projected, w_h, b_h, h0, starts, start):
-    hs = _gru_forward(projected, w_h, b_h, h0, starts, start)
-    return hs, (projected, w_h, b_h, h0, starts, start, hs)
+    hs, hidden_projections = _gru_forward(projected, w_h, b_h, h0, starts, start)
+    return hs, (projected, w_h, h0, starts, start, hs, hidden_projections)
 
 
 def _gru_bwd(residuals, d_hs):
-    projected, w_h, b_h, h0, starts, start, hs = residuals
+    projected, w_h, h0, starts, start, hs, hidden_projections = residuals
     previous = _previous(h0, hs, starts, start)
-    r, z, n, h_n = _gru_gates(projected, _matmul(previous, w_h) + b_h)
+    r, z, n, h_n = _gru_gates(projected, hidden_projections)
     # d new_h / d (pre-activation of r, z, n), per unit: the step's local factors.
     k_n = (1.0 - z) * (1.0 - n * n)
     k_r = k_n * h_n * r * (1.0 - r)
@@ -150,19 +155,22 @@ def _lstm_gates(projected, hidden_projection):
 
 
 def _lstm_forward(projected, w_h, b_h, carry0, starts, start):
+    """The cell and hidden states, and each step's hidden projection (kept for the
+    backward pass, as for the GRU)."""
     c_start, h_start = start
 
     def step(carry, inputs):
         x_t, s_t = inputs
         c, h = carry
         c, h = _reset(s_t, c_start, c), _reset(s_t, h_start, h)
-        i, f, g, o = _lstm_gates(x_t, h @ w_h + b_h)
+        hidden_projection = h @ w_h + b_h
+        i, f, g, o = _lstm_gates(x_t, hidden_projection)
         c = f * c + i * g
         h = o * jnp.tanh(c)
-        return (c, h), (c, h)
+        return (c, h), (c, h, hidden_projection)
 
-    _, (cs, hs) = jax.lax.scan(step, carry0, (projected, starts))
-    return cs, hs
+    _, (cs, hs, hidden_projections) = jax.lax.scan(step, carry0, (projected, starts))
+    return cs, hs, hidden_projections
 
 
 @jax.custom_vjp
@@ -170,20 +178,20 @@ def lstm_sequence(projected, w_h, b_h, carry0, starts, start):
     """((time, batch, hidden) cell states, hidden states) of flax's LSTM cell.
     `projected`: the four input terms (i, f, g, o); `w_h` (hidden, 4*hidden), `b_h`
     (4*hidden,); `carry0` and `start` are (c, h) pairs."""
-    return _lstm_forward(projected, w_h, b_h, carry0, starts, start)
+    return _lstm_forward(projected, w_h, b_h, carry0, starts, start)[:2]
 
 
 def _lstm_fwd(projected, w_h, b_h, carry0, starts, start):
-    cs, hs = _lstm_forward(projected, w_h, b_h, carry0, starts, start)
-    return (cs, hs), (projected, w_h, b_h, carry0, starts, start, cs, hs)
+    cs, hs, hidden_projections = _lstm_forward(projected, w_h, b_h, carry0, starts, start)
+    return (cs, hs), (projected, w_h, carry0, starts, start, cs, hs, hidden_projections)
 
 
 def _lstm_bwd(residuals, cotangents):
-    projected, w_h, b_h, (c0, h0), starts, (c_start, h_start), cs, hs = residuals
+    projected, w_h, (c0, h0), starts, (c_start, h_start), cs, hs, hidden_projections = residuals
     d_cs, d_hs = cotangents
     c_previous = _previous(c0, cs, starts, c_start)
     h_previous = _previous(h0, hs, starts, h_start)
-    i, f, g, o = _lstm_gates(projected, _matmul(h_previous, w_h) + b_h)
+    i, f, g, o = _lstm_gates(projected, hidden_projections)
     tanh_c = jnp.tanh(cs)
     k_c = o * (1.0 - tanh_c * tanh_c)  # d h / d c through the output
     # d (pre-activations of i, f, g, o) / d (the step's cell-state cotangent, its hidden-state cotangent)
