@@ -11,6 +11,7 @@ HEADER = "# Benchmark results\n\nRatios within one run on a shared, noisy machin
 def write_section(title: str, section: str) -> None:
     """Replace the `## {title}` section (up to the next `## `) or append it."""
     text = RESULTS.read_text() if RESULTS.exists() else HEADER
+    section = section.rstrip("\n") + "\n\n"  # a blank line before the next section
     heading = f"## {title}"
     start = text.find(heading)
     if start >= 0:
