@@ -107,6 +107,15 @@ class Algorithm:
         )
         return self._train(key, state, iterations)
 
+    def lower(self, key, state, num_steps: int):
+        """`train(key, state, num_steps)` lowered for these arguments' shapes, to compile
+        ahead of time: `compiled = agent.lower(key, state, n).compile()` (timing that
+        call times the compilation), then `compiled(key, state)` runs `train` for `n`
+        steps on any state of the same shapes without compiling again."""
+        require_key(type(self).__name__, "lower", key)
+        iterations = iterations_for(type(self).__name__, num_steps, self.steps_per_iteration)
+        return self._train.lower(key, state, iterations)
+
     def warmup(self, key, state, num_steps: int):
         """Step the environments with uniformly random actions for `num_steps` env
         steps (rounded up to whole batches of `num_envs`), without learning; replay

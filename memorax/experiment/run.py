@@ -227,12 +227,20 @@ class Run:
         episodes = self.resolved["evaluation"]["episodes"]
         self._init = jax.jit(jax.vmap(self.agent.init))
         self._train = {}  # iterations -> compiled vmapped train (the last chunk may be shorter)
+        self.compile_seconds = 0.0  # spent compiling `train` in this process
         self._evaluate = jax.jit(jax.vmap(lambda k, s: self.agent.evaluate(k, s, num_episodes=episodes)[1]))
 
-    def _train_for(self, iterations: int):
+    def _train_for(self, iterations: int, keys, states):
+        """The vmapped `train` of `iterations` iterations, compiled ahead of time for
+        these seeds' shapes on first use (its compile time printed and recorded)."""
         if iterations not in self._train:
             steps = iterations * self.schedule.steps_per_iteration
-            self._train[iterations] = jax.jit(jax.vmap(lambda k, s: self.agent.train(k, s, num_steps=steps)))
+            started = time.perf_counter()
+            train = jax.jit(jax.vmap(lambda k, s: self.agent.train(k, s, num_steps=steps)))
+            self._train[iterations] = train.lower(keys, states).compile()
+            seconds = time.perf_counter() - started
+            self.compile_seconds += seconds
+            print(f"{self.experiment.path}: compiled {iterations} training iterations in {seconds:.1f} s", flush=True)
         return self._train[iterations]
 
     def _tracker(self) -> Tracker:
@@ -280,6 +288,7 @@ class Run:
         checkpoints.close()
         tracker.log_artifact(self.paths.folder / "experiment.yaml")
         tracker.tag_all("checkpoint.final", str(self.paths.checkpoints / str(final_step)))
+        tracker.log_summary([(final_step, {"compile_seconds": self.compile_seconds})])
         for index, seed in enumerate(self.seeds):
             figure = learning_curve(
                 {
@@ -303,6 +312,7 @@ class Run:
                 "run_ids": tracker.run_ids,
                 "provenance": origin,
                 "seconds_this_process": round(time.time() - started, 1),
+                "compile_seconds_this_process": round(self.compile_seconds, 1),
             },
         )
         return result
@@ -326,7 +336,7 @@ class Run:
         with _progress(self.progress, self.paths.name, self.schedule.total_iterations * spi, iteration * spi) as bar:
             for end in self.schedule.chunk_ends(iteration):
                 started = time.perf_counter()
-                keys, states, transitions = self._train_for(end - iteration)(keys, states)
+                keys, states, transitions = self._train_for(end - iteration, keys, states)(keys, states)
                 per_iteration = transitions.info["iteration_metrics"]
                 # Env steps counted on the host: a Python int never overflows.
                 steps = [(i + 1) * spi for i in range(iteration, end)]

@@ -103,6 +103,15 @@ def test_same_key_gives_identical_results_and_other_keys_differ():
     assert trees_differ(runs[0][1].params, runs[2][1].params)
 
 
+def test_train_compiled_ahead_of_time_gives_trains_results():
+    agent = ppo(network=gru_network)
+    key, state = agent.init(jax.random.key(0))
+    compiled = agent.lower(key, state, num_steps=64).compile()
+    assert_trees_equal(compiled(key, state), agent.train(key, state, num_steps=64))
+    with pytest.raises(TypeError, match="key"):
+        agent.lower(0, state, num_steps=64)
+
+
 def test_vmap_over_seeds_matches_separate_runs():
     agent = ppo(network=gru_network)
     keys = jax.random.split(jax.random.key(3), 2)

@@ -73,6 +73,7 @@ def test_train_writes_results_runs_and_resumes_bit_identically_after_sigkill_and
     trained = json.loads((folder / "trained.json").read_text())
     assert trained["env_steps"] == 8192 and trained["final_checkpoint"].endswith("checkpoints/8192")
     assert trained["run_ids"] == json.loads((folder / "run.json").read_text())["run_ids"]
+    assert trained["compile_seconds_this_process"] > 0  # compiled ahead of time, and timed
     assert sorted(p.name for p in (folder / "curves").iterdir()) == ["seed_0.png", "seed_1.png"]
     evaluations = json.loads((folder / "evaluations.json").read_text())
     assert [e["env_step"] for e in evaluations] == list(range(256, 8193, 256))
@@ -84,6 +85,8 @@ def test_train_writes_results_runs_and_resumes_bit_identically_after_sigkill_and
     client = MlflowClient(f"sqlite:///{reference_results / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("suite/tiny").experiment_id])
     assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in runs)
+    parent = next(r for r in runs if "seed" not in r.data.tags)
+    assert parent.data.metrics["compile_seconds"] == pytest.approx(trained["compile_seconds_this_process"], abs=0.06)
     assert all(r.data.tags["purpose"] == "test" and r.data.tags["git.commit"] for r in runs)
     assert all(r.data.tags["checkpoint.final"] == str(folder / "checkpoints" / "8192") for r in runs)
     seed_run = next(r for r in runs if r.data.tags.get("seed") == "1")
