@@ -22,12 +22,12 @@ import statistics
 import time
 from functools import partial
 
-import gymnax
 import jax
 import optax
 from flax import nnx
 from results import write_section
 
+import memorax  # noqa: F401  (before gymnax, which starts JAX's backend: see memorax/__init__.py)
 from memorax.algorithms import PPO, PPOConfig
 from memorax.environments import make
 from memorax.networks import MLP, RNN, FeatureExtractor, Network, SequenceModelWrapper
@@ -101,6 +101,8 @@ def timed(run) -> float:
 
 class Ceiling:
     def __init__(self, env_steps: int):
+        import gymnax
+
         env, params = gymnax.make(ENV_ID)
         self.env_steps = env_steps
         self.run = partial(random_rollout, env, params, jax.random.key(0), num_envs=CONFIG.num_envs,

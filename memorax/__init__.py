@@ -16,9 +16,30 @@ __version__ = "0.1.0"
 # tests/test_xla_workaround.py). The flag only orders XLA:CPU's work; GPUs and TPUs
 # ignore it. XLA reads its flags when JAX starts its backend, so this must run
 # before the first computation; a flag the user set wins.
+# Some libraries start JAX's backend when imported (gymnax does): then the flag comes
+# too late, and a warning says so.
 _SCHEDULER_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler"
+
+
+def _backend_started() -> bool:
+    import sys
+
+    bridge = sys.modules.get("jax._src.xla_bridge")  # looked up, never imported here
+    return bool(getattr(bridge, "_backends", None))
+
+
 if _SCHEDULER_FLAG not in _os.environ.get("XLA_FLAGS", ""):
     _os.environ["XLA_FLAGS"] = f"{_os.environ.get('XLA_FLAGS', '')} {_SCHEDULER_FLAG}=false".strip()
+    if _backend_started():
+        import warnings as _warnings
+
+        _warnings.warn(
+            "JAX's backend started before `import memorax` (e.g. `import gymnax` starts it), so "
+            f"memorax could not set XLA_FLAGS={_SCHEDULER_FLAG}=false, which avoids an XLA:CPU "
+            "deadlock with vmapped programs: import memorax first, or set that flag yourself.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 _SUBPACKAGES = ("algorithms", "environments", "networks")
 

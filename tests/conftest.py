@@ -24,6 +24,10 @@ if os.environ.get("MEMORAX_TEST_FAST_COMPILE", "1") != "0":
         # the user's own flags come last, so they win where both set one
         os.environ["XLA_FLAGS"] = f"{FAST_COMPILE_FLAGS} {user_flags}".strip()
 
+# memorax sets its XLA:CPU deadlock workaround flag when imported, which must happen
+# before JAX's backend starts; some test modules import gymnax first, which starts it.
+import memorax  # noqa: E402, F401
+
 # JAX compiles a new program for every new shape, so examples are slow-ish and their
 # speed varies: no deadline, and few enough examples to keep the suite quick. The CI
 # profile is derandomised so a red CI run can be reproduced exactly.

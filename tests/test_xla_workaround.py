@@ -39,3 +39,13 @@ def test_a_flag_the_user_set_wins():
     code = "import os, memorax; print(os.environ['XLA_FLAGS'])"
     result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "--xla_cpu_enable_concurrency_optimized_scheduler=true"
+
+
+def test_a_backend_started_before_memorax_is_warned_about():
+    environment = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    late = "import warnings; warnings.simplefilter('always'); import gymnax, memorax"
+    result = subprocess.run([sys.executable, "-c", late], env=environment, capture_output=True, text=True, check=True)
+    assert "import memorax first" in result.stderr
+    early = "import warnings; warnings.simplefilter('always'); import memorax, gymnax"
+    result = subprocess.run([sys.executable, "-c", early], env=environment, capture_output=True, text=True, check=True)
+    assert "import memorax first" not in result.stderr
