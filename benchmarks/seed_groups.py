@@ -62,8 +62,9 @@ def main():
         "",
         ("The unit of reproduction is the experiment file with its seed list: the same seeds in "
          "the same group on the same platform give bit-identical numbers; a seed trained alone "
-         "or in another group gives other numbers, equal at first to float rounding and "
-         "drifting apart as training amplifies the differences."),
+         "or in another group may give other numbers (batched reductions may be ordered "
+         "differently), equal at first to float rounding and drifting apart as training "
+         "amplifies the differences."),
         "",
     ]
     text = "\n".join(lines)
