@@ -12,9 +12,10 @@ what is sequential:
 - backward: the carry's cotangent through one step, one matmul with `W_h^T`.
 
 Everything that is not sequential is done for all steps at once around the loops:
-the gates are recomputed from the saved hidden states in one matmul, the per-step
-derivative factors come from them elementwise, and the gradients of `W_h`, of the
-hidden bias and of the projected inputs are single matmuls or sums over time.
+the gates (recomputed from the saved hidden states in one matmul for the GRU; the
+LSTM keeps each step's hidden projection instead, which measured faster for it), the
+per-step derivative factors, elementwise, and the gradients of `W_h`, of the hidden
+bias and of the projected inputs, as single matmuls or sums over time.
 
 Equations are flax's (`nnx.GRUCell`: r, z, n with the reset gate on the whole hidden
 projection of n; `nnx.LSTMCell` / `nnx.OptimizedLSTMCell`: i, f, g, o), with the
