@@ -52,12 +52,11 @@ def rliable_rows(results: list[ExperimentResult]) -> None:
                 {result.name: result.returns[:, None]}, lambda s, f=statistic: np.array([f(s)]), reps=BOOTSTRAP_REPS
             )
     for name, base in baselines(results, DEFAULT_COMPARISON).items():
-        if name in by_name and base in by_name:
-            library.get_interval_estimates(
-                {name: (by_name[name].returns[:, None], by_name[base].returns[:, None])},
-                lambda x, y: np.array([metrics.probability_of_improvement(x, y)]),
-                reps=BOOTSTRAP_REPS,
-            )
+        library.get_interval_estimates(
+            {name: (by_name[name].returns[:, None], by_name[base].returns[:, None])},
+            lambda x, y: np.array([metrics.probability_of_improvement(x, y)]),
+            reps=BOOTSTRAP_REPS,
+        )
 
 
 def main() -> None:

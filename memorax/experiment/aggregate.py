@@ -112,10 +112,10 @@ def summary_rows(results: list[ExperimentResult], comparison: Comparison = DEFAU
     for result in results:
         for seed, value in zip(result.seeds, result.returns):
             rows.append({"row": "seed", "experiment": result.name, "environment": result.environment, "seed": seed, "value": float(value)})
-    for statistic in ("iqm", "mean"):
+    for row, statistic in (("iqm", statistics.iqm), ("mean", statistics.mean)):
         for result in results:
-            point, (low, high) = statistics.interval([result.returns], getattr(statistics, statistic), BOOTSTRAP_REPS)
-            rows.append(_estimate(statistic, result, point, low, high))
+            point, (low, high) = statistics.interval([result.returns], statistic, BOOTSTRAP_REPS)
+            rows.append(_estimate(row, result, point, low, high))
     by_name = {r.name: r for r in results}
     for name, base in baselines(results, comparison).items():
         samples = [by_name[name].returns, by_name[base].returns]

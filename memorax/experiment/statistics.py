@@ -2,7 +2,7 @@
 the interquartile mean, the probability of improvement, score distributions, and
 their 95% percentile-bootstrap intervals over runs.
 
-Every statistic is vectorised over a leading batch of resamples, so the bootstrap is
+Every statistic is vectorised over a batch of resamples, so the bootstrap is
 one call of `scipy.stats.bootstrap` instead of a Python call per resample (rliable's
 loop): 10,000 resamples of an experiment take milliseconds, and a paper suite of two
 hundred experiments aggregates in seconds (see `benchmarks/aggregate.py`). Each
