@@ -62,14 +62,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser(
         "evaluate",
-        help="evaluate a checkpoint of an experiment (deterministic policy, fresh episodes)",
+        help="evaluate a checkpoint of an experiment (fresh episodes)",
         description="Restore a checkpoint from RESULTS/<suite>/<name>/checkpoints with the experiment file alone and "
-        "run every seed's deterministic policy for N fresh episodes; writes a JSON of the per-seed returns.",
+        "run every seed's policy (deterministic, or sampled as in training) for N fresh episodes; writes a JSON of "
+        "the per-seed returns.",
     )
     evaluate.add_argument("path", type=Path, metavar="PATH", help="the experiment file (YAML)")
     evaluate.add_argument("--checkpoint", default="latest", help="latest (default), best, or an env step")
     evaluate.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results)")
     evaluate.add_argument("--episodes", type=_positive_int, default=None, help="episodes per seed (default: the file's)")
+    policy = evaluate.add_mutually_exclusive_group()
+    policy.add_argument(
+        "--deterministic", dest="deterministic", action="store_const", const=True, default=None,
+        help="greedy / mean actions (default: the file's evaluation.deterministic, true unless set)",
+    )
+    policy.add_argument(
+        "--sampled", dest="deterministic", action="store_const", const=False,
+        help="the policy training acts with: sampled actions (PPO, SAC), epsilon-greedy (DQN, R2D2, PQN)",
+    )
     evaluate.add_argument(
         "--output", type=Path, default=None, help="JSON file (default RESULTS/<suite>/<name>/evaluation.json)"
     )
@@ -170,7 +180,7 @@ def evaluate_file(args) -> int:
 
     errors = Console(stderr=True, highlight=False)
     try:
-        result = evaluate_checkpoint(args.path, args.results, args.checkpoint, args.episodes)
+        result = evaluate_checkpoint(args.path, args.results, args.checkpoint, args.episodes, args.deterministic)
     except ExperimentError as error:
         for problem in error.problems:
             errors.print(f"[red]error[/red] {problem.describe(args.path)}", soft_wrap=True)
@@ -182,8 +192,15 @@ def evaluate_file(args) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=1))
     returns = ", ".join(f"seed {s}: {r:.3g}" for s, r in zip(result["seeds"], result["mean_return"]))
-    Console(highlight=False).print(f"evaluated step {result['checkpoint']} -> {output} ({returns})", soft_wrap=True)
+    policy = "deterministic" if result["deterministic"] else "sampled"
+    Console(highlight=False).print(
+        f"evaluated step {result['checkpoint']}, {policy} policy -> {output} ({returns})", soft_wrap=True
+    )
     return 0
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.3g}"
 
 
 def _seed_list(text: str) -> list[int]:
@@ -219,8 +236,13 @@ def train_file(args) -> int:
     except RunBusy as error:
         errors.print(f"[red]busy[/red] {error}", soft_wrap=True)
         return 4
-    returns = ", ".join(f"seed {s}: {r:.3g}" for s, r in zip(result.get("seeds", []), result.get("mean_return", [])))
-    Console(highlight=False).print(f"trained {args.path} -> {run.paths.folder} ({returns})", soft_wrap=True)
+    training = run.final_training["mean_return"]
+    evaluation = result.get("mean_return", [None] * len(training))
+    returns = "; ".join(
+        f"seed {seed}: evaluation {_number(e)}, training {_number(t)}"
+        for seed, e, t in zip(run.seeds, evaluation, training)
+    )
+    Console(highlight=False).print(f"trained {args.path} -> {run.paths.folder} (return {returns})", soft_wrap=True)
     return 0
 
 

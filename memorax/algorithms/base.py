@@ -57,8 +57,8 @@ def advance_steps(step: jax.Array, count: int) -> jax.Array:
 class Algorithm:
     """Base of the algorithms. Subclasses set `self.environment` (an EnvironmentLoop),
     `self.networks` (the nnx graph of their networks), `self.steps_per_iteration` and
-    implement `_initial_state`, `_iteration`, `_initial_carry`, `_next_carry` and
-    `_deterministic_action`; replay algorithms also `_store`, and algorithms whose
+    implement `_initial_state`, `_iteration`, `_initial_carry`, `_next_carry`,
+    `_deterministic_action` and `_sampled_action`; replay algorithms also `_store`, and algorithms whose
     state keeps its parameters elsewhere than `state.params` `_learned_parameters`."""
 
     def __init__(self, env, env_params, num_envs: int, networks):
@@ -82,7 +82,7 @@ class Algorithm:
         self._init = jax.jit(self._init_impl)
         self._train = jax.jit(self._train_impl, static_argnums=2)
         self._warmup = jax.jit(self._warmup_impl, static_argnums=2)
-        self._evaluate = jax.jit(self._evaluate_impl, static_argnums=2)
+        self._evaluate = jax.jit(self._evaluate_impl, static_argnums=(2, 3))
 
     # The seed's contract -------------------------------------------------------------
 
@@ -126,11 +126,19 @@ class Algorithm:
         )
         return self._warmup(key, state, steps)
 
-    def evaluate(self, key, state, num_episodes: int = 10):
-        """Run the deterministic policy for one episode on each of `num_episodes` fresh
-        environments: `(key, metrics)` with mean_return, std_return, mean_length,
-        std_length and the per-episode values. The training state is not touched."""
+    def evaluate(self, key, state, num_episodes: int = 10, deterministic: bool = True):
+        """Run the policy for one episode on each of `num_episodes` fresh environments:
+        `(key, metrics)` with mean_return, std_return, mean_length, std_length and the
+        per-episode values. The training state is not touched.
+
+        `deterministic=True` plays the greedy / mean action; `False` plays the policy
+        training acts with: actions sampled from the actor (PPO, SAC), epsilon-greedy at
+        the state's current epsilon (DQN, R2D2, PQN)."""
         require_key(type(self).__name__, "evaluate", key)
+        if not isinstance(deterministic, bool):
+            raise TypeError(
+                f"{type(self).__name__}: deterministic must be True or False, got {deterministic!r}."
+            )
         if (
             isinstance(num_episodes, bool)
             or not isinstance(num_episodes, int)
@@ -139,7 +147,7 @@ class Algorithm:
             raise ValueError(
                 f"{type(self).__name__}: num_episodes must be a positive integer, got {num_episodes!r}."
             )
-        return self._evaluate(key, state, num_episodes)
+        return self._evaluate(key, state, num_episodes, deterministic)
 
     # Shared machinery ----------------------------------------------------------------
 
@@ -226,16 +234,14 @@ class Algorithm:
         state, _ = jax.lax.scan(one_step, state, jax.random.split(warmup_key, steps))
         return key, state
 
-    def _evaluate_impl(self, key, state, num_episodes: int):
+    def _evaluate_impl(self, key, state, num_episodes: int, deterministic: bool):
         key, evaluation_key = jax.random.split(key)
         carry = self._initial_carry(state, num_episodes)
-        metrics = run_episodes(
-            self.environment,
-            evaluation_key,
-            num_episodes,
-            carry,
-            lambda loop: self._deterministic_action(state, loop),
-        )
+        if deterministic:
+            act = lambda loop, action_key: self._deterministic_action(state, loop)
+        else:
+            act = lambda loop, action_key: self._sampled_action(state, loop, action_key)
+        metrics = run_episodes(self.environment, evaluation_key, num_episodes, carry, act)
         return key, metrics
 
     def _store(self, state, transition: Transition):
@@ -268,4 +274,9 @@ class Algorithm:
 
     def _deterministic_action(self, state, loop: LoopState):
         """The greedy / mean action and the carries after it: `(action, carry)`."""
+        raise NotImplementedError
+
+    def _sampled_action(self, state, loop: LoopState, key):
+        """The action training would take (its exploration included) and the carries
+        after it: `(action, carry)`."""
         raise NotImplementedError

@@ -1,4 +1,4 @@
-"""Run a deterministic policy for whole episodes on fresh environments."""
+"""Run a policy for whole episodes on fresh environments."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ def evaluation_step_limit(env_params) -> int:
 def run_episodes(environment: EnvironmentLoop, key, num_episodes: int, carry, act):
     """Play one episode in each of `num_episodes` fresh environments, in parallel.
 
-    `act(loop) -> (action, carry)` chooses the actions; the loop runs until every
+    `act(loop, key) -> (action, carry)` chooses the actions (a deterministic policy
+    ignores the key, so its episodes do not depend on whether one is drawn: XLA drops
+    an unused key); the loop runs until every
     environment finished its first episode (or the step limit). Returns the return
     and length of each episode and their mean and standard deviation.
     """
@@ -38,7 +40,7 @@ def run_episodes(environment: EnvironmentLoop, key, num_episodes: int, carry, ac
     def step(state):
         key, loop, finished, returns, lengths, t = state
         key, step_key = jax.random.split(key)
-        action, carry = act(loop)
+        action, carry = act(loop, jax.random.fold_in(step_key, 1))
         loop, transition = environment.step(step_key, loop, action, carry)
         playing = jnp.logical_not(finished)
         returns = returns + jnp.where(playing, transition.info["environment_reward"], 0.0)

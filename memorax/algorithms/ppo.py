@@ -187,12 +187,19 @@ class PPO(Algorithm):
     def _next_carry(self, state, loop, action):
         return self._policy_and_value(state.params, loop)[2]
 
-    def _deterministic_action(self, state, loop):
+    def _actor_policy(self, state, loop):
+        """The actor's policy at the loop's observations and the carries after it."""
         actor, _ = self.merged(state.params)
-        actor_carry, policy = NetworkInputs.of(loop).as_one_step().run(
-            actor, loop.carry[0]
-        )
-        return policy.mode()[:, 0], (actor_carry, loop.carry[1])
+        actor_carry, policy = NetworkInputs.of(loop).as_one_step().run(actor, loop.carry[0])
+        return policy, (actor_carry, loop.carry[1])
+
+    def _deterministic_action(self, state, loop):
+        policy, carry = self._actor_policy(state, loop)
+        return policy.mode()[:, 0], carry
+
+    def _sampled_action(self, state, loop, key):
+        policy, carry = self._actor_policy(state, loop)
+        return policy.sample(seed=key)[:, 0], carry
 
     def _rollout(self, key, state: PPOState):
         """Act for rollout_length steps: the new loop, the carries at the sequence

@@ -36,6 +36,10 @@ class QNetworkActing:
         q, carry = self._q_values(state.params, loop)
         return jnp.argmax(q, axis=-1).astype(self.environment.action_dtype), carry
 
+    def _sampled_action(self, state, loop, key):
+        q, carry = self._q_values(state.params, loop)
+        return self._epsilon_greedy(key, q, self.epsilon(state.step)), carry
+
     def epsilon(self, step):
         """The exploration rate after `step` env steps."""
         return linear_epsilon(self.cfg, step)

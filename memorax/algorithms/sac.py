@@ -250,6 +250,10 @@ class SAC(Algorithm):
         policy, carry = self._policy(state, loop)
         return policy.mode()[:, 0], carry
 
+    def _sampled_action(self, state, loop, key):
+        policy, carry = self._policy(state, loop)
+        return policy.sample(seed=key)[:, 0], carry
+
     def _store(self, state, transition):
         return state.replace(buffer=add(state.buffer, replay_row(transition)))
 

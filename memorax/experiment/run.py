@@ -191,15 +191,38 @@ def evaluation_keys(seeds: list[int], env_step: int):
     return jax.vmap(key_at)(_seed_keys(seeds))
 
 
-def evaluate_states(evaluate, seeds: list[int], states, env_step: int) -> dict:
-    """The deterministic policy of every seed on fresh episodes, as a JSON-able dict."""
+def evaluate_states(evaluate, seeds: list[int], states, env_step: int, deterministic: bool) -> dict:
+    """Every seed's policy on fresh episodes, as a JSON-able dict; `evaluate` runs the
+    deterministic policy or the sampled one, as `deterministic` says."""
     metrics = evaluate(evaluation_keys(seeds, env_step), states)
     return {
         "env_step": env_step,
+        "deterministic": deterministic,
         "seeds": list(seeds),
         "mean_return": [float(x) for x in np.asarray(metrics["mean_return"])],
         "episode_returns": np.asarray(metrics["episode_returns"]).tolist(),
     }
+
+
+# The training return reported at the end of a run: over the episodes that finished
+# in this many last iterations (fewer if the run had fewer).
+FINAL_TRAINING_ITERATIONS = 10
+
+
+def final_training_returns(tracker: Tracker, num_seeds: int) -> dict:
+    """Each seed's mean return over the episodes that finished in the run's last
+    iterations (from the logged curves, so a resumed run counts the iterations an
+    earlier process trained), weighted by each iteration's episode count; None where
+    no episode finished."""
+    returns = []
+    for index in range(num_seeds):
+        # `episodes` is logged at every iteration, `episode_return` only where one finished.
+        counts = dict(tracker.history(index, "episodes")[-FINAL_TRAINING_ITERATIONS:])
+        means = dict(tracker.history(index, "episode_return"))
+        total = sum(counts.values())
+        weighted = sum(means[step] * count for step, count in counts.items() if count)
+        returns.append(weighted / total if total else None)
+    return {"iterations": FINAL_TRAINING_ITERATIONS, "mean_return": returns}
 
 
 def _rows(iteration_metrics: dict, seed_index: int, steps: list[int]) -> list[tuple[int, dict]]:
@@ -225,10 +248,11 @@ class Run:
         )
         self.progress = progress
         episodes = self.resolved["evaluation"]["episodes"]
+        self.deterministic_evaluation = deterministic = self.resolved["evaluation"]["deterministic"]
         self._init = jax.jit(jax.vmap(self.agent.init))
         self._train = {}  # iterations -> compiled vmapped train (the last chunk may be shorter)
         self.compile_seconds = 0.0  # spent compiling `train` in this process
-        self._evaluate = jax.jit(jax.vmap(lambda k, s: self.agent.evaluate(k, s, num_episodes=episodes)[1]))
+        self._evaluate = jax.jit(jax.vmap(lambda k, s: self.agent.evaluate(k, s, episodes, deterministic)[1]))
 
     def _train_for(self, iterations: int, keys, states):
         """The vmapped `train` of `iterations` iterations, compiled ahead of time for
@@ -289,16 +313,18 @@ class Run:
         tracker.log_artifact(self.paths.folder / "experiment.yaml")
         tracker.tag_all("checkpoint.final", str(self.paths.checkpoints / str(final_step)))
         tracker.log_summary([(final_step, {"compile_seconds": self.compile_seconds})])
+        policy = "deterministic" if self.deterministic_evaluation else "sampled"
         for index, seed in enumerate(self.seeds):
             figure = learning_curve(
                 {
                     "training episodes": tracker.history(index, "episode_return"),
-                    "evaluation (deterministic)": tracker.history(index, "evaluation/mean_return"),
+                    f"evaluation ({policy})": tracker.history(index, "evaluation/mean_return"),
                 },
                 self.paths.folder / "curves" / f"seed_{seed}.png",
                 f"{self.paths.suite}/{self.paths.name}, seed {seed}",
             )
             tracker.log_artifact(figure, seed_index=index)
+        self.final_training = training = final_training_returns(tracker, len(self.seeds))
         tracker.finish()
         _write_json_atomically(
             self.paths.trained,
@@ -308,6 +334,7 @@ class Run:
                 "env_steps": self.schedule.total_iterations * self.schedule.steps_per_iteration,
                 "final_checkpoint": str(self.paths.checkpoints / str(final_step)),
                 "final_evaluation": result,
+                "final_training": training,
                 "tracking_uri": self.tracking_uri,
                 "run_ids": tracker.run_ids,
                 "provenance": origin,
@@ -345,7 +372,9 @@ class Run:
                     tracker.log_metrics(index, _rows(per_iteration, index, steps))
                 evaluation_return = None
                 if self.schedule.due(self.schedule.evaluate_every, iteration, end):
-                    evaluation = evaluate_states(self._evaluate, self.seeds, states, end * spi)
+                    evaluation = evaluate_states(
+                        self._evaluate, self.seeds, states, end * spi, self.deterministic_evaluation
+                    )
                     evaluations.append(evaluation)
                     evaluation_return = float(np.mean(evaluation["mean_return"]))
                     for index in range(len(self.seeds)):
@@ -423,10 +452,15 @@ def train(path: Path | str, results: Path | str = "results", tracking_uri: str |
 
 
 def evaluate_checkpoint(
-    path: Path | str, results: Path | str = "results", checkpoint: str = "latest", episodes: int | None = None
+    path: Path | str,
+    results: Path | str = "results",
+    checkpoint: str = "latest",
+    episodes: int | None = None,
+    deterministic: bool | None = None,
 ) -> dict:
     """`memorax evaluate`: the policy of a checkpoint (`latest`, `best` or an env step)
-    of the experiment in `path`, from the file and the checkpoint alone."""
+    of the experiment in `path`, from the file and the checkpoint alone; `episodes` and
+    `deterministic` default to the file's `evaluation` settings."""
     experiment = build_experiment(path)
     paths = RunPaths.of(experiment.path, Path(results))
     if not paths.checkpoints.is_dir():
@@ -442,9 +476,12 @@ def evaluate_checkpoint(
     like = jax.eval_shape(jax.vmap(agent.init), _seed_keys(seeds))
     (_, states), _ = checkpoints.restore(chosen, like)
     checkpoints.close()
-    count = episodes or experiment.resolved["evaluation"]["episodes"]
-    evaluate = jax.jit(jax.vmap(lambda k, s: agent.evaluate(k, s, num_episodes=count)[1]))
-    return {"experiment": str(path), "checkpoint": chosen, **evaluate_states(evaluate, seeds, states, chosen)}
+    settings = experiment.resolved["evaluation"]
+    count = episodes or settings["episodes"]
+    deterministic = settings["deterministic"] if deterministic is None else deterministic
+    evaluate = jax.jit(jax.vmap(lambda k, s: agent.evaluate(k, s, count, deterministic)[1]))
+    evaluation = evaluate_states(evaluate, seeds, states, chosen, deterministic)
+    return {"experiment": str(path), "checkpoint": chosen, **evaluation}
 
 
 __all__ = ["Run", "RunPaths", "Schedule", "Terminated", "TrainingDiverged", "evaluate_checkpoint", "stop_on_sigterm", "train"]

@@ -182,6 +182,11 @@ def experiment_schema() -> dict:
                 "properties": {
                     "interval": {**optional(positive_integer()), "description": "env steps; null: at the end only"},
                     "episodes": positive_integer(default=16),
+                    "deterministic": {
+                        "type": "boolean",
+                        "default": True,
+                        "description": "greedy / mean actions; false: the policy training acts with",
+                    },
                 },
             },
             "checkpoints": {

@@ -69,10 +69,16 @@ def check_vmap_over_two_seeds(agent, num_steps: int, metric: str, params_of):
 
 
 def check_evaluate_leaves_the_state_untouched(agent, key, state, num_episodes: int):
-    """evaluate leaves every leaf of the state bit-identical. Returns its metrics."""
+    """evaluate, with the deterministic and the sampled policy, leaves every leaf of the
+    state bit-identical; the sampled policy's episodes are reproducible from the key
+    and differ from the deterministic policy's. Returns the deterministic metrics."""
     before = snapshot(state)
     _, metrics = agent.evaluate(key, state, num_episodes=num_episodes)
+    _, sampled = agent.evaluate(key, state, num_episodes=num_episodes, deterministic=False)
+    _, again = agent.evaluate(key, state, num_episodes=num_episodes, deterministic=False)
     assert_trees_equal(before, snapshot(state))
+    assert_trees_equal(sampled, again)
+    assert not np.array_equal(sampled["episode_returns"], metrics["episode_returns"])
     return metrics
 
 

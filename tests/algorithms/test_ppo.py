@@ -18,6 +18,7 @@ from memorax.networks import MLP, FeatureExtractor, Network, SequenceModelWrappe
 from memorax.networks.heads import Categorical, Gaussian, SquashedGaussian, VNetwork
 from tests.algorithms.agents import (
     assert_trees_equal,
+    check_evaluate_leaves_the_state_untouched,
     check_nan_observations_are_flagged,
     gru_network,
     mlp_network,
@@ -134,9 +135,7 @@ def test_vmap_over_seeds_matches_separate_runs():
 def test_evaluate_reports_episodes_and_leaves_the_state_alone():
     agent = ppo(network=gru_network)
     key, state = agent.init(jax.random.key(0))
-    before = jax.tree.map(np.asarray, state)
-    key, metrics = agent.evaluate(key, state, num_episodes=3)
-    assert_trees_equal(before, state)
+    metrics = check_evaluate_leaves_the_state_untouched(agent, key, state, 3)
     assert metrics["episode_returns"].shape == (3,)
     assert bool(metrics["all_finished"])
     np.testing.assert_allclose(
@@ -144,6 +143,8 @@ def test_evaluate_reports_episodes_and_leaves_the_state_alone():
     )
     # CartPole pays 1 per step: return equals length.
     np.testing.assert_allclose(metrics["episode_returns"], metrics["episode_lengths"])
+    with pytest.raises(TypeError, match="deterministic must be True or False"):
+        agent.evaluate(key, state, num_episodes=3, deterministic="sampled")
 
 
 def test_warmup_steps_the_environments_without_learning():

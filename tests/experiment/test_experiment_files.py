@@ -86,7 +86,7 @@ def test_resolved_experiment_writes_out_every_default(tmp_path):
     assert resolved["network"]["torso"] == {"type": "GRU", "features": 8, "step_by_step": False}
     assert resolved["network"]["heads"] == {"actor": {"type": "Categorical"}, "critic": {"type": "VNetwork"}}
     assert resolved["network"]["feature_extractor"]["observation"]["features"] == [64]
-    assert resolved["evaluation"] == {"interval": None, "episodes": 16}
+    assert resolved["evaluation"] == {"interval": None, "episodes": 16, "deterministic": True}
     # The resolved experiment is itself a valid file that builds to the same.
     again = build_experiment(write(tmp_path, yaml.safe_dump(resolved)))
     assert again.resolved == resolved

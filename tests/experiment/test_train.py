@@ -82,6 +82,12 @@ def test_train_writes_results_runs_and_resumes_bit_identically_after_sigkill_and
     steps = [step for step, _ in reference_curves[("0", "policy_loss")]]
     assert steps == list(range(64, 8193, 64))  # one point per iteration of 4 envs x 16 steps
     assert [s for s, _ in reference_curves[("1", "evaluation/mean_return")]] == list(range(256, 8193, 256))
+    # The training return of the last 10 iterations, from the curves (episode-weighted).
+    for index, seed in enumerate(("0", "1")):
+        counts, means = reference_curves[(seed, "episodes")][-10:], dict(reference_curves[(seed, "episode_return")])
+        expected = sum(means[step] * c for step, c in counts if c) / sum(c for _, c in counts)
+        assert trained["final_training"]["mean_return"][index] == pytest.approx(expected, rel=1e-6)
+    assert final["deterministic"] is True
     client = MlflowClient(f"sqlite:///{reference_results / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("suite/tiny").experiment_id])
     assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in runs)
@@ -134,6 +140,13 @@ def test_train_writes_results_runs_and_resumes_bit_identically_after_sigkill_and
     evaluated = json.loads((killed_results / "suite" / "tiny" / "evaluation.json").read_text())
     assert evaluated["checkpoint"] == 8192
     assert {k: evaluated[k] for k in final} == final
+    # The policy training acts with: other episodes, reproducibly.
+    sampled = [killed_results / f"sampled_{i}.json" for i in range(2)]
+    for output in sampled:
+        assert main(["evaluate", str(path), "--results", str(killed_results), "--sampled", "--output", str(output)]) == 0
+    first, second = (json.loads(output.read_text()) for output in sampled)
+    assert first == second and first["deterministic"] is False
+    assert first["episode_returns"] != final["episode_returns"]
 
 
 def test_divergence_stops_naming_seed_and_step_and_keeps_the_last_good_checkpoint(tmp_path):
