@@ -120,6 +120,8 @@ class PPORun:
         agent = ppo_agent(name, step_by_step)
         key, state = agent.init(jax.random.key(0))
         start = time.perf_counter()
+        # The jitted train itself rather than `agent.lower` (the same program): before_after.py
+        # also times commits from before `Algorithm.lower` existed with this class.
         compiled = agent._train.lower(key, state, iterations).compile()
         self.compile_seconds = time.perf_counter() - start
         self.run = partial(compiled, key, state)
