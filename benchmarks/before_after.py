@@ -39,12 +39,11 @@ def worker(iterations: int) -> None:
     {"time": torso} -> seconds of one call of the compiled train, {"ceiling": steps}
     -> seconds of gymnax's own random rollout of that many steps."""
     sys.path.insert(0, str(HERE))
-    import memorax  # noqa: F401  (before gymnax: see memorax/__init__.py)
     import jax
-    from algorithms import Ceiling, PPORun
+    from algorithms import Ceiling, PPORun  # imports memorax before gymnax (see memorax/__init__.py)
 
     runs, ceilings = {}, {}
-    print(json.dumps({"memorax": memorax.__file__}), flush=True)
+    print(json.dumps({"memorax": sys.modules["memorax"].__file__}), flush=True)
     for line in sys.stdin:
         request = json.loads(line)
         if "build" in request:
