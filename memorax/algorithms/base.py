@@ -58,8 +58,9 @@ class Algorithm:
     """Base of the algorithms. Subclasses set `self.environment` (an EnvironmentLoop),
     `self.networks` (the nnx graph of their networks), `self.steps_per_iteration` and
     implement `_initial_state`, `_iteration`, `_initial_carry`, `_next_carry`,
-    `_deterministic_action` and `_sampled_action`; replay algorithms also `_store`, and algorithms whose
-    state keeps its parameters elsewhere than `state.params` `_learned_parameters`."""
+    `_deterministic_action` and `_sampled_action`; replay algorithms also `_store`,
+    and algorithms whose state keeps its parameters elsewhere than `state.params`
+    `_learned_parameters`."""
 
     def __init__(self, env, env_params, num_envs: int, networks):
         self.environment = EnvironmentLoop(env, env_params, num_envs)
