@@ -209,16 +209,16 @@ def evaluate_states(evaluate, seeds: list[int], states, env_step: int, determini
 FINAL_TRAINING_ITERATIONS = 10
 
 
-def final_training_returns(tracker: Tracker, num_seeds: int) -> dict:
+def final_training_returns(curves) -> dict:
     """Each seed's mean return over the episodes that finished in the run's last
-    iterations (from the logged curves, so a resumed run counts the iterations an
-    earlier process trained), weighted by each iteration's episode count; None where
-    no episode finished."""
+    iterations, weighted by each iteration's episode count (None where none finished).
+    `curves`: per seed, the logged (step, value) points of `episode_return` and of
+    `episodes` (so a resumed run counts the iterations an earlier process trained);
+    `episodes` is logged at every iteration, `episode_return` only where one finished."""
     returns = []
-    for index in range(num_seeds):
-        # `episodes` is logged at every iteration, `episode_return` only where one finished.
-        counts = dict(tracker.history(index, "episodes")[-FINAL_TRAINING_ITERATIONS:])
-        means = dict(tracker.history(index, "episode_return"))
+    for episode_returns, episodes in curves:
+        counts = dict(episodes[-FINAL_TRAINING_ITERATIONS:])
+        means = dict(episode_returns)
         total = sum(counts.values())
         weighted = sum(means[step] * count for step, count in counts.items() if count)
         returns.append(weighted / total if total else None)
@@ -314,17 +314,20 @@ class Run:
         tracker.tag_all("checkpoint.final", str(self.paths.checkpoints / str(final_step)))
         tracker.log_summary([(final_step, {"compile_seconds": self.compile_seconds})])
         policy = "deterministic" if self.deterministic_evaluation else "sampled"
+        training_returns = []
         for index, seed in enumerate(self.seeds):
+            returns = tracker.history(index, "episode_return")
+            training_returns.append((returns, tracker.history(index, "episodes")))
             figure = learning_curve(
                 {
-                    "training episodes": tracker.history(index, "episode_return"),
+                    "training episodes": returns,
                     f"evaluation ({policy})": tracker.history(index, "evaluation/mean_return"),
                 },
                 self.paths.folder / "curves" / f"seed_{seed}.png",
                 f"{self.paths.suite}/{self.paths.name}, seed {seed}",
             )
             tracker.log_artifact(figure, seed_index=index)
-        self.final_training = training = final_training_returns(tracker, len(self.seeds))
+        self.final_training = training = final_training_returns(training_returns)
         tracker.finish()
         _write_json_atomically(
             self.paths.trained,

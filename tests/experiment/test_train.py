@@ -16,7 +16,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from memorax.experiment import build_experiment
-from memorax.experiment.run import Run, TrainingDiverged, train
+from memorax.experiment.run import FINAL_TRAINING_ITERATIONS, Run, TrainingDiverged, final_training_returns, train
 from tests.algorithms.agents import assert_trees_equal
 
 TINY = """\
@@ -249,3 +249,16 @@ def test_a_second_process_on_the_same_results_is_refused_before_writing(tmp_path
         assert main(["train", str(path), "--results", str(tmp_path / "results"), "--no-progress"]) == 4
     assert f"another memorax train (process {os.uname().nodename}:{os.getpid()})" in capsys.readouterr().err
     assert sorted(p.name for p in folder.iterdir()) == [".train.lock"]
+
+
+def test_final_training_return_weights_the_last_iterations_by_their_episodes():
+    steps = range(64, 64 * 13, 64)  # 12 iterations; the first two fall outside the last 10
+    episodes = [(step, 1.0 if step != 640 else 0.0) for step in steps]  # none finished at 640
+    episodes[-1] = (steps[-1], 3.0)
+    returns = [(step, 1000.0 if step <= 128 else float(step)) for step in steps if step != 640]
+    seed_without_episodes = ([], [(step, 0.0) for step in steps])
+    found = final_training_returns([(returns, episodes), seed_without_episodes])
+    last = steps[-FINAL_TRAINING_ITERATIONS:]
+    weights = {step: count for step, count in episodes if step in last}
+    expected = sum(step * weights[step] for step in last if step != 640) / sum(weights.values())
+    assert found == {"iterations": FINAL_TRAINING_ITERATIONS, "mean_return": [pytest.approx(expected), None]}
