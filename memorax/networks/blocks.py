@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from flax import nnx
 
 from memorax.networks.activations import resolve_activation
+from memorax.networks.dense import linear
 from memorax.networks.module import BuildContext, BuildError, Module, positive_int
 from memorax.networks.sequence_models.base import SequenceModel, apply_sequence, initial_carry
 
@@ -39,8 +40,8 @@ class FFN(Module):
 
     def _build(self, context: BuildContext, input_shape):
         width = self.vector_width(input_shape)
-        self.up = nnx.Linear(width, self.hidden_dim, rngs=context.rngs)
-        self.down = nnx.Linear(self.hidden_dim, width, rngs=context.rngs)
+        self.up = linear(width, self.hidden_dim, rngs=context.rngs)
+        self.down = linear(self.hidden_dim, width, rngs=context.rngs)
         return input_shape
 
     def __call__(self, x):

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from memorax.networks.dense import linear
 from memorax.networks.distributions import SquashedNormal
 from memorax.networks.mlp import MLP, check_widths
 from memorax.networks.module import BuildContext, BuildError, Module, positive_int
@@ -46,7 +47,7 @@ class _ActionHead(Head):
     def _build_layer(self, context: BuildContext, input_shape, outputs: int, kernel_init) -> None:
         """Check the action space, then create the output layer."""
         self._check_action_space(context.action_spec)
-        self.layer = nnx.Linear(self.vector_width(input_shape), outputs, kernel_init=kernel_init, rngs=context.rngs)
+        self.layer = linear(self.vector_width(input_shape), outputs, kernel_init=kernel_init, rngs=context.rngs)
 
     def _check_action_space(self, spec):
         if spec is None:
@@ -177,7 +178,7 @@ class VNetwork(Head):
         self.layer = nnx.data(None)
 
     def _build(self, context, input_shape):
-        self.layer = nnx.Linear(self.vector_width(input_shape), 1, kernel_init=VALUE_INIT, rngs=context.rngs)
+        self.layer = linear(self.vector_width(input_shape), 1, kernel_init=VALUE_INIT, rngs=context.rngs)
         return ()
 
     def __call__(self, x):
@@ -218,7 +219,7 @@ class ContinuousQNetwork(Head):
         width = self.vector_width(input_shape) + spec.size
         if self.mlp is not None:
             (width,) = self.mlp.build(context, (width,))
-        self.output = nnx.Linear(width, 1, kernel_init=VALUE_INIT, rngs=context.rngs)
+        self.output = linear(width, 1, kernel_init=VALUE_INIT, rngs=context.rngs)
         return ()
 
     def __call__(self, x, action=None):

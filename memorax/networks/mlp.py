@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from flax import nnx
 
 from memorax.networks.activations import resolve_activation
+from memorax.networks.dense import linear
 from memorax.networks.module import BuildContext, Module, flat_size
 
 
@@ -50,7 +51,7 @@ class MLP(Module):
     def _build(self, context: BuildContext, input_shape):
         widths = (flat_size(input_shape),) + self.features
         self.layers = nnx.List(
-            nnx.Linear(a, b, kernel_init=self.kernel_init, rngs=context.rngs)
+            linear(a, b, kernel_init=self.kernel_init, rngs=context.rngs)
             for a, b in itertools.pairwise(widths)
         )
         if self.layer_norm:
