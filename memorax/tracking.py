@@ -106,6 +106,27 @@ def _git(*arguments: str, cwd: Path) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
+def cpu_description() -> str:
+    """The CPU model and its widest vector instructions: XLA:CPU compiles for the host's
+    instruction set, so float results (and a training run) can differ between CPUs."""
+    model, flags = None, set()
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and value.strip():
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                if flags and model:
+                    break
+    except OSError:
+        pass
+    model = model or platform.processor() or platform.machine()
+    widest = next((isa for isa in ("avx512f", "avx2", "avx", "sse4_2", "neon", "asimd") if isa in flags), None)
+    return f"{model} ({widest})" if widest else model
+
+
 def provenance(source: Path | str) -> dict[str, str]:
     """Where a number came from: code version, packages, machine, command, image."""
     import jax
@@ -119,6 +140,7 @@ def provenance(source: Path | str) -> dict[str, str]:
         "git.dirty": "unknown" if status is None else str(bool(status)).lower(),
         "host": socket.gethostname(),
         "platform": platform.platform(),
+        "cpu": cpu_description(),
         "python": platform.python_version(),
         "command": " ".join(sys.argv)[:TAG_VALUE_LENGTH],
         "jax.backend": jax.default_backend(),

@@ -60,6 +60,7 @@ def test_a_run_records_params_curves_tags_and_artifacts_in_parent_and_seed_runs(
     for name in ("jax", "flax", "optax", "gymnax", "memorax"):
         assert seed3.data.tags[f"version.{name}"]
     assert seed3.data.tags["jax.backend"] == "cpu" and seed3.data.tags["container.image"] == "none"
+    assert seed3.data.tags["cpu"]  # the CPU model (and its vector instructions) the numbers came from
     assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["experiment.yaml"]
     assert (tmp_path / "artifacts").is_dir()
 

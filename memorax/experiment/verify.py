@@ -24,6 +24,7 @@ from memorax.experiment.aggregate import read_summary
 # Provenance that decides whether numbers can be bit-identical (not host or command).
 PLATFORM_KEYS = (
     "platform",
+    "cpu",
     "python",
     "jax.backend",
     "jax.devices",

@@ -40,6 +40,12 @@ def test_a_run_reference_judges_the_interval_bit_identity_and_provenance(tmp_pat
     assert verdict.passed and "differ" in verdict.says
     assert "version.jax: 0.10.2 -> 0.11.0" in verdict.says and "git.commit: abc -> def" in verdict.says
 
+    # Another CPU is another platform: XLA:CPU compiles for the host's instructions.
+    other_cpu = {**PROVENANCE, "cpu": "AMD EPYC (avx512f)"}
+    write(tmp_path / "cpu", rows([0.85, 1.0, 1.0], 0.9), other_cpu)
+    (verdict,) = verify(tmp_path / "reference", tmp_path / "cpu" / "summary.csv", tmp_path / "cpu" / "provenance.json")
+    assert "cpu: unknown -> AMD EPYC (avx512f)" in verdict.says and "same platform" not in verdict.says
+
     write(tmp_path / "worse", rows([0.0, 0.1, 0.0], 0.05), PROVENANCE)
     (verdict,) = verify(tmp_path / "reference", tmp_path / "worse" / "summary.csv", tmp_path / "worse" / "provenance.json")
     assert not verdict.passed and "OUTSIDE the reference 95% CI [0.8, 1]" in verdict.says
