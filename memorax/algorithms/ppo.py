@@ -32,6 +32,7 @@ from memorax.algorithms.final_observations import at_truncations
 from memorax.algorithms.minibatches import minibatch_epochs
 from memorax.algorithms.network_inputs import NetworkInputs
 from memorax.algorithms.optimizers import per_network_optimizer
+from memorax.algorithms.policy_acting import PolicyActing
 from memorax.algorithms.returns import generalized_advantage_estimation, next_values
 from memorax.algorithms.sequences import rollout_in_sequences, training_sequences
 from memorax.algorithms.transition import batch_first
@@ -112,7 +113,7 @@ class _Rollout:
     carry: Any  # at each sequence's first step
 
 
-class PPO(Algorithm):
+class PPO(PolicyActing, Algorithm):
     """`PPO(cfg, env, env_params, actor, critic, actor_optimizer, critic_optimizer)`.
 
     `actor` is a Network with a Categorical (discrete actions) or Gaussian /
@@ -187,19 +188,11 @@ class PPO(Algorithm):
     def _next_carry(self, state, loop, action):
         return self._policy_and_value(state.params, loop)[2]
 
-    def _actor_policy(self, state, loop):
+    def _acting_policy(self, state, loop):
         """The actor's policy at the loop's observations and the carries after it."""
         actor, _ = self.merged(state.params)
         actor_carry, policy = NetworkInputs.of(loop).as_one_step().run(actor, loop.carry[0])
         return policy, (actor_carry, loop.carry[1])
-
-    def _deterministic_action(self, state, loop):
-        policy, carry = self._actor_policy(state, loop)
-        return policy.mode()[:, 0], carry
-
-    def _sampled_action(self, state, loop, key):
-        policy, carry = self._actor_policy(state, loop)
-        return policy.sample(seed=key)[:, 0], carry
 
     def _rollout(self, key, state: PPOState):
         """Act for rollout_length steps: the new loop, the carries at the sequence

@@ -41,6 +41,7 @@ from memorax.algorithms.environment_loop import LoopState
 from memorax.algorithms.final_observations import outputs_with_final_observations
 from memorax.algorithms.metrics import over_applied_updates
 from memorax.algorithms.network_inputs import NetworkInputs
+from memorax.algorithms.policy_acting import PolicyActing
 from memorax.algorithms.replay import ReplayBuffer, add, can_sample, create_buffer, sample_sequences
 from memorax.algorithms.transition import batch_first, replay_row
 from memorax.networks.heads import SquashedGaussian, TwinContinuousQNetwork
@@ -138,7 +139,7 @@ def reparameterized_sample(policy, noise):
     return action, gaussian.log_prob(pre_squash) - log_det
 
 
-class SAC(Algorithm):
+class SAC(PolicyActing, Algorithm):
     """`SAC(cfg, env, env_params, actor, critic, actor_optimizer, critic_optimizer,
     temperature_optimizer=None)`.
 
@@ -238,21 +239,13 @@ class SAC(Algorithm):
             loop=loop,
         )
 
-    def _policy(self, state, loop: LoopState):
+    def _acting_policy(self, state, loop: LoopState):
         _, actor = self._networks(state.critic_params, state.actor_params)
         carry, policy = NetworkInputs.of(loop).as_one_step().run(actor, loop.carry)
         return policy, carry
 
     def _next_carry(self, state, loop, action):
-        return self._policy(state, loop)[1]
-
-    def _deterministic_action(self, state, loop):
-        policy, carry = self._policy(state, loop)
-        return policy.mode()[:, 0], carry
-
-    def _sampled_action(self, state, loop, key):
-        policy, carry = self._policy(state, loop)
-        return policy.sample(seed=key)[:, 0], carry
+        return self._acting_policy(state, loop)[1]
 
     def _store(self, state, transition):
         return state.replace(buffer=add(state.buffer, replay_row(transition)))
@@ -260,7 +253,7 @@ class SAC(Algorithm):
     def _act(self, state: SACState, key):
         """One env step: random actions before `learning_starts`, the policy's after."""
         action_key, random_key, env_key = jax.random.split(key, 3)
-        policy, carry = self._policy(state, state.loop)
+        policy, carry = self._acting_policy(state, state.loop)
         action = jnp.where(
             state.step < self.cfg.learning_starts,
             self.environment.random_actions(random_key),
